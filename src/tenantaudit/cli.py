@@ -1,0 +1,185 @@
+"""The command line. Thin: parse options, call one function, turn the outcome into an exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import __version__
+from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, TenantAuditError
+
+app = typer.Typer(
+    name="tenantaudit",
+    help=(
+        "Prove that a shared-schema multi-tenant PostgreSQL database keeps tenants apart.\n\n"
+        "  tenantaudit check postgresql://auditor@db/app --app-role app_user\n\n"
+        "  tenantaudit demo                # the bundled example on a throwaway PostgreSQL\n\n"
+        "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/config error, 3 could not run."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tenantaudit {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    pass
+
+
+# Options shared by check and demo; None means "not given" so the config file can supply it.
+TenantColumn = typer.Option(None, "--tenant-column", help="Column that holds the tenant id [default: tenant_id].")
+TenantTable = typer.Option(None, "--tenant-table", help="Table whose primary key is the tenant id [default: public.tenants].")
+Setting = typer.Option(None, "--setting", help="Setting the application puts the tenant id in [default: app.tenant_id].")
+AppRole = typer.Option(None, "--app-role", help="Role the application connects as; without it, ownership and privilege checks assume the worst.")
+Schemas = typer.Option(None, "--schema", help="Schema to audit (repeatable) [default: every non-system schema].")
+GlobalTables = typer.Option(None, "--global-table", help="Table shared by all tenants by design (repeatable); shown, never flagged.")
+FailOn = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at or above this severity: critical, high, medium, low, info [default: high].")
+JsonPath = typer.Option(None, "--json", help="Also write the JSON report to PATH ('-' for stdout, which then carries only JSON).")
+StatementTimeout = typer.Option(None, "--statement-timeout", help="Upper bound for any one query, e.g. 30s or 500ms [default: 30s].")
+ChecksDir = typer.Option(None, "--checks-dir", help="Folder of extra SQL checks, same format as the built-in ones (repeatable).")
+ConfigPath = typer.Option(None, "--config", help="Config file [default: ./tenantaudit.toml or [tool.tenantaudit] in ./pyproject.toml].")
+
+
+def _options(**given) -> dict:
+    return {k: v for k, v in given.items()}
+
+
+def _emit(report, json_path: Optional[str], fail_on) -> int:
+    from rich.console import Console
+
+    from .report import json as json_report
+    from .report import terminal
+
+    if json_path == "-":
+        sys.stdout.write(json_report.render(report))
+    else:
+        terminal.render(report, Console(highlight=False))
+        if json_path:
+            path = Path(json_path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json_report.render(report), encoding="utf-8")
+            except OSError as exc:
+                raise _config_error(f"--json {json_path}: cannot write ({exc.strerror})", "choose a writable path")
+    return EXIT_FINDINGS if report.fails(fail_on) else EXIT_OK
+
+
+def _config_error(message: str, fix: str):
+    from .errors import ConfigError
+
+    return ConfigError(message, fix=fix)
+
+
+def _run(fn) -> None:
+    """Run ``fn`` and exit with its code; every expected failure is one line on stderr."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _terminate(signum, frame):  # turn SIGTERM into the same clean unwinding as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = fn()
+    except TenantAuditError as exc:
+        typer.echo(f"tenantaudit: error: {exc.one_line()}", err=True)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("tenantaudit: interrupted — nothing was changed; temporary servers were stopped", err=True)
+        code = 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    raise typer.Exit(code)
+
+
+@app.command()
+def check(
+    dsn: Optional[str] = typer.Argument(None, help="postgresql://user@host/db or 'host=... dbname=...'; omit to use PG* environment variables."),
+    tenant_column: Optional[str] = TenantColumn,
+    tenant_table: Optional[str] = TenantTable,
+    setting: Optional[str] = Setting,
+    app_role: Optional[str] = AppRole,
+    schema: Optional[List[str]] = Schemas,
+    global_table: Optional[List[str]] = GlobalTables,
+    fail_on: Optional[str] = FailOn,
+    json_path: Optional[str] = JsonPath,
+    statement_timeout: Optional[str] = StatementTimeout,
+    checks_dir: Optional[List[str]] = ChecksDir,
+    config: Optional[Path] = ConfigPath,
+) -> None:
+    """Audit a live database, table by table. Read-only: one READ ONLY transaction, rolled back.
+
+    Every table that is not the tenants table or declared global must have a NOT NULL tenant
+    column with a foreign key and an index, RLS enabled (and forced where the app role owns
+    it), and policies that pin rows to the tenant setting. Each finding comes with the SQL
+    that fixes it.
+    """
+
+    def go() -> int:
+        from .audit import audit
+        from .config import load_config
+
+        cfg = load_config(
+            _options(
+                tenant_column=tenant_column, tenant_table=tenant_table, setting=setting, app_role=app_role,
+                schemas=schema, global_tables=global_table, fail_on=fail_on,
+                statement_timeout=statement_timeout, checks_dirs=checks_dir,
+            ),
+            config,
+        )
+        report = audit(dsn or "", cfg)
+        return _emit(report, json_path, cfg.fail_on)
+
+    _run(go)
+
+
+@app.command()
+def demo(
+    example: Optional[Path] = typer.Argument(None, help="Example folder [default: the bundled examples/voice_agent]."),
+    corrected: bool = typer.Option(False, "--corrected", help="Apply the corrected migrations instead of the guide's as written."),
+    pg_bin: Optional[Path] = typer.Option(None, "--pg-bin", help="PostgreSQL bin directory for the embedded server."),
+    fail_on: Optional[str] = FailOn,
+    json_path: Optional[str] = JsonPath,
+) -> None:
+    """Run `check` on the bundled example in a throwaway embedded PostgreSQL (no Docker, no server).
+
+    Starts a temporary cluster, applies the example's baseline and its migrations (the guide's
+    as written, or --corrected), creates an application role `app_user` that does not own the
+    tables, audits as that role, and removes the cluster again.
+    """
+
+    def go() -> int:
+        from .config import load_config
+        from .example import run_demo
+
+        from .config import AuditConfig, _set
+
+        cfg = AuditConfig()
+        if fail_on:
+            _set(cfg, "fail_on", fail_on, origin="--fail-on")
+        report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)
+        return _emit(report, json_path, cfg.fail_on)
+
+    _run(go)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

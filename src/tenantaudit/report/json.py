@@ -1,0 +1,41 @@
+"""Machine-readable report. Versioned: ``format_version`` changes when a field changes meaning.
+
+Fields: ``format_version``, ``tool``, ``command``, ``target`` (DSN without password),
+``server_version``, ``settings``, ``summary`` (counts per severity, ``worst``), ``findings``
+(each: ``category``, ``check``, ``severity``, ``schema``, ``table``, ``object_kind``,
+``title``, ``message``, ``remediation``, and for rehearsals ``phase``, ``migration``, ``line``),
+``coverage`` (each: ``schema``, ``table``, ``kind``, ``aspects`` mapping aspect to pass/fail/n/a),
+``notes``, ``phases``, ``locks``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .. import __version__
+from ..findings import REPORT_FORMAT_VERSION, Report
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    worst = report.worst_severity()
+    return {
+        "format_version": REPORT_FORMAT_VERSION,
+        "tool": {"name": "tenantaudit", "version": __version__},
+        "command": report.command,
+        "target": report.target,
+        "server_version": report.server_version,
+        "settings": report.settings,
+        "summary": {"counts": report.counts(), "worst": worst.value if worst else None},
+        "findings": [f.to_dict() for f in report.sorted_findings()],
+        "coverage": [
+            {"schema": c.schema, "table": c.table, "kind": c.kind, "aspects": c.aspects} for c in report.coverage
+        ],
+        "notes": report.notes,
+        "phases": report.phases,
+        "locks": report.locks,
+    }
+
+
+def render(report: Report) -> str:
+    return json.dumps(to_dict(report), indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,21 @@
+-- Every table the audit covers, with its kind: the coverage matrix's rows.
+-- tenants: the tenant table itself; global: shared by design (--global-table);
+-- partition: a partition or inheritance child (its parent carries the tenant checks);
+-- tenant: everything else, which must be fenced.
+SELECT n.nspname AS schema_name,
+       c.relname AS table_name,
+       CASE
+         WHEN c.oid = %(tenant_table)s::oid THEN 'tenants'
+         WHEN c.oid = ANY (%(global_tables)s::oid[]) THEN 'global'
+         WHEN c.relispartition
+              OR EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) THEN 'partition'
+         ELSE 'tenant'
+       END AS kind
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname = ANY (%(schemas)s::text[])
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname, c.relname;
