@@ -76,7 +76,7 @@ ASPECTS: dict[str, tuple[str, ...]] = {
     ),
 }
 # Aspects that mean nothing once the tenant column is missing.
-_NEEDS_COLUMN = ("not_null", "type", "foreign_key", "index")
+_NEEDS_COLUMN = ("not_null", "type", "foreign_key", "index", "rls", "force", "policy")
 _NEEDS_RLS = ("force", "policy")
 
 PASS, FAIL, NOT_APPLICABLE = "pass", "fail", "n/a"

@@ -1,0 +1,69 @@
+-- id: cross_tenant_foreign_key
+-- category: cross-tenant-foreign-key
+-- severity: high
+-- title: Foreign key between tenant tables ignores the tenant
+-- why: Foreign key checks run without RLS. A key such as voice_calls(lead_id) -> leads(id) lets
+--   tenant A's row point at tenant B's row (the id is found, whoever owns it), and joins then
+--   carry B's data into A's results. Including the tenant column in the key makes the database
+--   refuse the link.
+-- fix: Give the parent a UNIQUE (tenant, id) key and reference it with a composite foreign key
+--   (tenant, fk_column) -> (tenant, id).
+WITH tenant_tables AS (
+  SELECT c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.relrowsecurity, c.relforcerowsecurity
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p')
+    AND NOT c.relispartition
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
+    AND n.nspname = ANY (%(schemas)s::text[])
+    AND c.oid <> %(tenant_table)s::oid
+    AND c.oid <> ALL (%(global_tables)s::oid[])
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND d.objid = c.oid AND d.deptype = 'e')
+),
+tenant_columns AS (
+  -- tenant tables that have the tenant column; the others are tenant-column-missing
+  SELECT t.*, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
+         pg_catalog.format_type(a.atttypid, a.atttypmod) AS column_type
+  FROM tenant_tables t
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid = t.oid AND a.attname = %(tenant_column)s AND a.attnum > 0 AND NOT a.attisdropped
+),
+foreign_keys AS (
+  SELECT k.oid, k.conname, k.conkey, k.confkey,
+         child.oid AS child_oid, child.nspname, child.relname, child.attnum AS child_tenant,
+         parent.oid AS parent_oid, parent.attnum AS parent_tenant
+  FROM pg_catalog.pg_constraint k
+  JOIN tenant_columns child ON child.oid = k.conrelid
+  JOIN tenant_columns parent ON parent.oid = k.confrelid
+  WHERE k.contype = 'f'
+    AND k.conparentid = 0  -- one row per key, not one per partition
+)
+SELECT fk.nspname AS schema_name,
+       fk.relname AS object_name,
+       'table' AS object_kind,
+       NULL::text AS severity,
+       'foreign key ' || pg_catalog.quote_ident(fk.conname) || ' (' || cols.child_cols || ') -> '
+         || fk.parent_oid::pg_catalog.regclass || ' (' || cols.parent_cols || ') does not include '
+         || pg_catalog.quote_ident(%(tenant_column)s)
+         || ': a row can reference another tenant''s row' AS message,
+       'ALTER TABLE ' || fk.parent_oid::pg_catalog.regclass || ' ADD UNIQUE ('
+         || pg_catalog.quote_ident(%(tenant_column)s) || ', ' || cols.parent_cols || ');' || chr(10)
+         || 'ALTER TABLE ' || fk.child_oid::pg_catalog.regclass || ' DROP CONSTRAINT '
+         || pg_catalog.quote_ident(fk.conname) || ', ADD CONSTRAINT ' || pg_catalog.quote_ident(fk.conname)
+         || ' FOREIGN KEY (' || pg_catalog.quote_ident(%(tenant_column)s) || ', ' || cols.child_cols
+         || ') REFERENCES ' || fk.parent_oid::pg_catalog.regclass || ' ('
+         || pg_catalog.quote_ident(%(tenant_column)s) || ', ' || cols.parent_cols || ') NOT VALID;' AS remediation
+FROM foreign_keys fk
+CROSS JOIN LATERAL (
+  SELECT pg_catalog.string_agg(pg_catalog.quote_ident(ca.attname), ', ' ORDER BY u.n) AS child_cols,
+         pg_catalog.string_agg(pg_catalog.quote_ident(pa.attname), ', ' ORDER BY u.n) AS parent_cols
+  FROM ROWS FROM (pg_catalog.unnest(fk.conkey), pg_catalog.unnest(fk.confkey)) WITH ORDINALITY AS u(child_att, parent_att, n)
+  JOIN pg_catalog.pg_attribute ca ON ca.attrelid = fk.child_oid AND ca.attnum = u.child_att
+  JOIN pg_catalog.pg_attribute pa ON pa.attrelid = fk.parent_oid AND pa.attnum = u.parent_att
+) cols
+-- safe only when the child's tenant column is matched to the parent's tenant column
+WHERE NOT EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest(fk.conkey), pg_catalog.unnest(fk.confkey)) AS u(child_att, parent_att)
+                  WHERE u.child_att = fk.child_tenant AND u.parent_att = fk.parent_tenant)
+ORDER BY fk.nspname, fk.relname, fk.conname;

@@ -1,0 +1,59 @@
+-- id: tenant_fk_missing
+-- category: tenant-fk-missing
+-- severity: medium
+-- title: Tenant column has no foreign key to the tenants table
+-- why: Without a validated foreign key, rows can name tenants that do not exist (typos, deleted
+--   tenants, ids from another environment): orphans that no tenant owns and that reappear if the
+--   id is ever reused.
+-- fix: Add the foreign key NOT VALID (brief lock), then VALIDATE CONSTRAINT (no write lock).
+WITH tenant_tables AS (
+  SELECT c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.relrowsecurity, c.relforcerowsecurity
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p')
+    AND NOT c.relispartition
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
+    AND n.nspname = ANY (%(schemas)s::text[])
+    AND c.oid <> %(tenant_table)s::oid
+    AND c.oid <> ALL (%(global_tables)s::oid[])
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND d.objid = c.oid AND d.deptype = 'e')
+),
+tenant_columns AS (
+  -- tenant tables that have the tenant column; the others are tenant-column-missing
+  SELECT t.*, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
+         pg_catalog.format_type(a.atttypid, a.atttypmod) AS column_type
+  FROM tenant_tables t
+  JOIN pg_catalog.pg_attribute a
+    ON a.attrelid = t.oid AND a.attname = %(tenant_column)s AND a.attnum > 0 AND NOT a.attisdropped
+)
+SELECT t.nspname AS schema_name,
+       t.relname AS object_name,
+       'table' AS object_kind,
+       NULL::text AS severity,
+       t.oid::pg_catalog.regclass || '.' || pg_catalog.quote_ident(%(tenant_column)s)
+         || CASE WHEN fk.conname IS NOT NULL
+                 THEN ' references ' || %(tenant_table)s::oid::pg_catalog.regclass || ' only through NOT VALID constraint '
+                      || pg_catalog.quote_ident(fk.conname) || ': existing rows are unchecked'
+                 ELSE ' has no foreign key to ' || %(tenant_table)s::oid::pg_catalog.regclass END AS message,
+       CASE WHEN fk.conname IS NOT NULL
+            THEN 'ALTER TABLE ' || t.oid::pg_catalog.regclass || ' VALIDATE CONSTRAINT ' || pg_catalog.quote_ident(fk.conname) || ';'
+            ELSE 'ALTER TABLE ' || t.oid::pg_catalog.regclass || ' ADD CONSTRAINT '
+                 || pg_catalog.quote_ident(t.relname || '_' || %(tenant_column)s || '_fkey')
+                 || ' FOREIGN KEY (' || pg_catalog.quote_ident(%(tenant_column)s) || ') REFERENCES '
+                 || %(tenant_table)s::oid::pg_catalog.regclass || ' NOT VALID;' || chr(10)
+                 || 'ALTER TABLE ' || t.oid::pg_catalog.regclass || ' VALIDATE CONSTRAINT '
+                 || pg_catalog.quote_ident(t.relname || '_' || %(tenant_column)s || '_fkey') || ';' END AS remediation
+FROM tenant_columns t
+LEFT JOIN LATERAL (
+  SELECT k.conname FROM pg_catalog.pg_constraint k
+  WHERE k.conrelid = t.oid AND k.contype = 'f' AND k.confrelid = %(tenant_table)s::oid
+    AND k.conkey = ARRAY[t.attnum]
+  ORDER BY k.convalidated DESC, k.conname
+  LIMIT 1
+) fk ON true
+WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_constraint k
+                  WHERE k.conrelid = t.oid AND k.contype = 'f' AND k.confrelid = %(tenant_table)s::oid
+                    AND k.conkey = ARRAY[t.attnum] AND k.convalidated)
+ORDER BY t.nspname, t.relname;
