@@ -100,6 +100,7 @@ def _bundled_bindir() -> Path | None:
 
 def find_binaries(pg_bin: str | os.PathLike | None = None, major: int | None = None) -> PgBinaries:
     """Locate initdb/pg_ctl/postgres, preferring local ones, matching ``major`` when given."""
+    pg_bin = pg_bin or os.environ.get("TENANTAUDIT_PG_BIN") or None
     if pg_bin is not None:
         bindir = Path(pg_bin)
         if not _has_server_binaries(bindir):
