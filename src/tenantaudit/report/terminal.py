@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rich.console import Console, Group
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
 from rich.markup import escape
-from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
@@ -19,24 +20,33 @@ SEVERITY_STYLE = {
     Severity.INFO: "dim",
 }
 _CELL = {PASS: Text("✓", style="green"), FAIL: Text("✗", style="bold red")}
+# Short headers keep the matrix readable in an 80-column terminal; the caption spells them out.
 _ASPECT_HEADERS = {
-    "column": "column",
-    "not_null": "not null",
+    "column": "col",
+    "not_null": "nn",
     "type": "type",
     "foreign_key": "fk",
-    "index": "index",
+    "index": "idx",
     "rls": "rls",
     "force": "force",
-    "policy": "policy",
+    "policy": "pol",
 }
+_LEGEND = "col tenant column · nn NOT NULL · type matches tenants key · fk foreign key · idx index · rls enabled · force FORCEd · pol tenant policy"
 
 
 def coverage_table(report: Report) -> Table:
-    table = Table(title="Tenant fence, table by table", title_justify="left", header_style="bold")
-    table.add_column("table", overflow="fold")
-    table.add_column("kind")
+    table = Table(
+        title="Tenant fence, table by table",
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    table.add_column("table", overflow="fold", min_width=20)
+    table.add_column("kind", no_wrap=True, min_width=6)
     for aspect in ASPECTS:
-        table.add_column(_ASPECT_HEADERS[aspect], justify="center")
+        header = _ASPECT_HEADERS[aspect]
+        table.add_column(header, justify="center", no_wrap=True, min_width=len(header))
     for row in report.coverage:
         cells = [_CELL.get(row.aspects.get(a, ""), Text("–", style="dim")) for a in ASPECTS]
         table.add_row(escape(row.qualified_name), row.kind, *cells)
@@ -46,6 +56,7 @@ def coverage_table(report: Report) -> Table:
 def render(report: Report, console: Console) -> None:
     if report.coverage:
         console.print(coverage_table(report))
+        console.print(Text(_LEGEND, style="dim"))
     findings = report.sorted_findings()
     for severity in Severity:
         group = [f for f in findings if f.severity is severity]
@@ -57,12 +68,11 @@ def render(report: Report, console: Console) -> None:
             where = finding.qualified_name or "-"
             if finding.migration:
                 where += f"  [{finding.migration}" + (f":{finding.line}" if finding.line else "") + "]"
-            head = Text.assemble(
-                ("  " + finding.category, SEVERITY_STYLE[severity]), "  ", (where, "bold"), "  ", finding.message
-            )
-            console.print(head)
+            console.print(Text.assemble(("  " + finding.category, SEVERITY_STYLE[severity]), "  ", (where, "bold")))
+            console.print(Padding(Text(finding.message), (0, 0, 0, 4)))
             if finding.remediation:
-                console.print(Syntax(finding.remediation, "sql", word_wrap=True, background_color="default"), style="dim")
+                fix = Syntax(finding.remediation, "sql", word_wrap=True, background_color="default")
+                console.print(Padding(fix, (0, 0, 0, 4)))
     for note in report.notes:
         console.print(Text("note: " + note, style="dim"))
     counts = report.counts()
