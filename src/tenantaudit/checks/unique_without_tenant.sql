@@ -33,7 +33,17 @@ tenant_columns AS (
 unique_keys AS (
   SELECT t.oid, t.nspname, t.relname, t.attnum AS tenant_attnum, i.indexrelid, i.indnkeyatts,
          (i.indkey::int2[])[0:i.indnkeyatts - 1] AS key_atts,
-         k.conname, k.contype
+         k.conname, k.contype,
+         -- a single generated column (sequence, identity, random uuid) reveals nothing; a scalar
+         -- subquery keeps this lookup to the few single-column keys instead of every default
+         CASE WHEN i.indnkeyatts = 1 AND i.indkey[0] <> 0 THEN (
+           SELECT a.attidentity <> '' OR a.attgenerated <> ''
+                  OR COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+                     ~* '^(nextval\(|(public\.|extensions\.|pg_catalog\.)?(gen_random_uuid|uuid_generate_v1|uuid_generate_v1mc|uuid_generate_v4|uuidv4|uuidv7|uuid_generate_v7)\(\))', false)
+           FROM pg_catalog.pg_attribute a
+           LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE a.attrelid = t.oid AND a.attnum = i.indkey[0])
+         ELSE false END AS generated_single_column
   FROM tenant_columns t
   JOIN pg_catalog.pg_index i ON i.indrelid = t.oid AND i.indisunique
   LEFT JOIN pg_catalog.pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = t.oid AND k.contype IN ('p', 'u')
@@ -61,12 +71,5 @@ CROSS JOIN LATERAL (
   FROM pg_catalog.generate_series(1, u.indnkeyatts) AS n
 ) cols
 WHERE u.tenant_attnum <> ALL (u.key_atts)
-  -- a single generated column (sequence, identity, random uuid) reveals nothing
-  AND NOT (u.indnkeyatts = 1 AND EXISTS (
-        SELECT FROM pg_catalog.pg_attribute a
-        LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-        WHERE a.attrelid = u.oid AND a.attnum = u.key_atts[1]
-          AND (a.attidentity <> '' OR a.attgenerated <> ''
-               OR pg_catalog.pg_get_expr(d.adbin, d.adrelid)
-                  ~* '^(nextval\(|(public\.|extensions\.|pg_catalog\.)?(gen_random_uuid|uuid_generate_v1|uuid_generate_v1mc|uuid_generate_v4|uuidv4|uuidv7|uuid_generate_v7)\(\))')))
+  AND NOT u.generated_single_column
 ORDER BY u.nspname, u.relname, 5;

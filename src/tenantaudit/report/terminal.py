@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from rich import box
 from rich.console import Console
 from rich.padding import Padding
 from rich.markup import escape
 from rich.syntax import Syntax
-from rich.table import Table
 from rich.text import Text
 
 from ..findings import ASPECTS, FAIL, PASS, Report, Severity
@@ -19,7 +17,7 @@ SEVERITY_STYLE = {
     Severity.LOW: "cyan",
     Severity.INFO: "dim",
 }
-_CELL = {PASS: Text("✓", style="green"), FAIL: Text("✗", style="bold red")}
+_MARKS = {PASS: ("✓", "green"), FAIL: ("✗", "bold red")}
 # Short headers keep the matrix readable in an 80-column terminal; the caption spells them out.
 _ASPECT_HEADERS = {
     "column": "col",
@@ -34,29 +32,33 @@ _ASPECT_HEADERS = {
 _LEGEND = "col tenant column · nn NOT NULL · type matches tenants key · fk foreign key · idx index · rls enabled · force FORCEd · pol tenant policy"
 
 
-def coverage_table(report: Report) -> Table:
-    table = Table(
-        title="Tenant fence, table by table",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-    )
-    table.add_column("table", overflow="fold", min_width=20)
-    table.add_column("kind", no_wrap=True, min_width=6)
-    for aspect in ASPECTS:
-        header = _ASPECT_HEADERS[aspect]
-        table.add_column(header, justify="center", no_wrap=True, min_width=len(header))
-    for row in report.coverage:
-        cells = [_CELL.get(row.aspects.get(a, ""), Text("–", style="dim")) for a in ASPECTS]
-        table.add_row(escape(row.qualified_name), row.kind, *cells)
-    return table
+def coverage_matrix(report: Report) -> Text:
+    """The matrix as fixed-width text: rich's Table costs seconds at thousands of rows."""
+    names = [row.qualified_name for row in report.coverage]
+    name_width = max(12, min(48, max(map(len, names), default=0)))
+    kind_width = 9
+    widths = [max(3, len(_ASPECT_HEADERS[a])) for a in ASPECTS]
+    matrix = Text(no_wrap=True, overflow="ellipsis")
+    matrix.append("Tenant fence, table by table\n", style="bold")
+    header = "table".ljust(name_width) + "  " + "kind".ljust(kind_width)
+    header += "".join(" " + _ASPECT_HEADERS[a].center(w) for a, w in zip(ASPECTS, widths))
+    matrix.append(header + "\n", style="bold")
+    matrix.append("─" * len(header) + "\n", style="dim")
+    for name, row in zip(names, report.coverage):
+        shown = name if len(name) <= name_width else name[: name_width - 1] + "…"
+        matrix.append(shown.ljust(name_width) + "  " + row.kind.ljust(kind_width))
+        for aspect, width in zip(ASPECTS, widths):
+            status = row.aspects.get(aspect, "")
+            mark, style = _MARKS.get(status, ("–", "dim"))
+            matrix.append(" " + mark.center(width), style=style)
+        matrix.append("\n")
+    matrix.append(_LEGEND, style="dim")
+    return matrix
 
 
 def render(report: Report, console: Console) -> None:
     if report.coverage:
-        console.print(coverage_table(report))
-        console.print(Text(_LEGEND, style="dim"))
+        console.print(coverage_matrix(report))
     findings = report.sorted_findings()
     for severity in Severity:
         group = [f for f in findings if f.severity is severity]
