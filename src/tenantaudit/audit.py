@@ -6,6 +6,7 @@ import psycopg
 
 from .catalog import audited_tables, load_checks, resolve_scope, run_checks
 from .config import AuditConfig
+from .data_checks import run_data_checks, tenant_tables
 from .db import connect_readonly, first_line, mask_dsn
 from .errors import ConnectError
 from .findings import Report, build_coverage
@@ -21,9 +22,22 @@ def audit(dsn: str, config: AuditConfig) -> Report:
         report.server_version = scope.server_version
         tables = audited_tables(conn, scope)
         findings, _timings, notes = run_checks(conn, checks, scope)
-        report.findings = findings
-        report.notes.extend(notes)
         report.coverage = build_coverage(tables, findings)
+        report.notes.extend(notes)
+        fenced = tenant_tables(tables, findings)
+        data_findings, report.data_results = run_data_checks(conn, scope, fenced, timeout=config.data_timeout)
+        findings += data_findings
+        if config.probe == "read" and config.app_role:
+            from .probes import run_read_probes, skipped_write_operations
+
+            probe_findings, report.probes = run_read_probes(
+                conn, scope, fenced, app_role=config.app_role, timeout=config.data_timeout
+            )
+            report.probes += skipped_write_operations(fenced)
+            findings += probe_findings
+        report.findings = findings
+        if config.probe != "none" and not config.app_role:
+            report.notes.append("behavioural probes need --app-role: none were run")
         if not config.app_role:
             report.notes.append(
                 "no --app-role given: owner bypass, role bypass and privilege-based checks assume the worst "

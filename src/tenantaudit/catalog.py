@@ -121,6 +121,10 @@ SELECT
                                       AND d.objid = n.oid AND d.deptype = 'e')
                ELSE n.nspname = ANY (%(schemas)s::text[]) END
     ORDER BY n.nspname) AS schemas,
+  (SELECT a.attname FROM pg_catalog.pg_constraint k
+   JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+   WHERE k.conrelid = pg_catalog.to_regclass(%(tenant_table)s) AND k.contype = 'p'
+     AND pg_catalog.cardinality(k.conkey) = 1) AS tenant_key,
   pg_catalog.current_setting('server_version') AS server_version,
   pg_catalog.current_setting('server_version_num')::int AS server_version_num
 """
@@ -128,8 +132,10 @@ SELECT
 
 @dataclass
 class Scope:
-    params: dict[str, Any]
+    params: dict[str, Any]  # the parameters every check receives
     server_version: str
+    tenant_key: str | None  # the tenants table's single-column primary key, if it has one
+    tenant_table: tuple[str, str]  # (schema, name) of the tenants table
 
 
 def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
@@ -145,7 +151,7 @@ def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
             "schemas": config.schemas,
         },
     ).fetchone()
-    tenant_oid, global_oids, app_role_exists, schemas, version, version_num = row
+    tenant_oid, global_oids, app_role_exists, schemas, tenant_key, version, version_num = row
     if version_num < 120000:
         raise ConnectError(f"PostgreSQL {version} is too old", fix="tenantaudit needs PostgreSQL 12 or newer")
     if tenant_oid is None:
@@ -169,7 +175,9 @@ def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
         "schemas": schemas,
         "global_tables": [oid for oid in global_oids],
     }
-    return Scope(params=params, server_version=version)
+    return Scope(
+        params=params, server_version=version, tenant_key=tenant_key, tenant_table=(tenant_schema, tenant_name)
+    )
 
 
 def _audited_tables_sql() -> str:

@@ -17,6 +17,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 CONFIG_FILE = "tenantaudit.toml"
+PROBE_MODES = ("none", "read", "write")
 
 
 @dataclass
@@ -31,6 +32,9 @@ class AuditConfig:
     statement_timeout: str = "30s"
     lock_timeout: str = "2s"
     checks_dirs: list[str] = field(default_factory=list)  # user checks, beside the built-in ones
+    probe: str = "read"  # none, read (rows already there), write (synthetic rows, rolled back)
+    data_timeout: str = "5s"  # bound for each per-table data check or probe query
+    probe_triggers: bool = False  # write-probe tables with triggers (a trigger can act outside the transaction)
     source: str = "defaults"  # where file options came from, for error messages
 
     def as_settings(self) -> dict[str, Any]:
@@ -44,6 +48,9 @@ class AuditConfig:
             "global_tables": list(self.global_tables),
             "fail_on": self.fail_on.value,
             "statement_timeout": self.statement_timeout,
+            "probe": self.probe,
+            "data_timeout": self.data_timeout,
+            "probe_triggers": self.probe_triggers,
         }
 
 
@@ -119,7 +126,14 @@ def _set(config: AuditConfig, name: str, value: Any, *, origin: str) -> None:
             value = Severity.parse(str(value))
         except ValueError as exc:
             raise ConfigError(f"{origin}: {exc}", fix="use critical, high, medium, low or info") from None
-    elif name in ("statement_timeout", "lock_timeout"):
+    elif name == "probe":
+        value = str(value).strip().lower()
+        if value not in PROBE_MODES:
+            raise ConfigError(f"{origin}: {value!r} is not a probe mode", fix="use none, read or write")
+    elif name == "probe_triggers":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{origin}: expected true or false, got {value!r}", fix="write true or false")
+    elif name in ("statement_timeout", "lock_timeout", "data_timeout"):
         value = str(value).strip()
         if not _DURATION.match(value):
             raise ConfigError(

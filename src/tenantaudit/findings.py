@@ -119,6 +119,45 @@ def build_coverage(tables: list[tuple[str, str, str]], findings: list[Finding]) 
     return rows
 
 
+# Outcomes of data checks and behavioural probes.
+PROVEN_BY_CONSTRAINT = "proven by constraint"
+NOT_PROVEN = "not proven"
+LEAK = "leak"
+FAILS_CLOSED_BY_ERROR = "fails closed by error"
+SKIPPED = "skipped"
+
+
+@dataclass
+class DataResult:
+    """Whether a data property (no NULL tenant, no orphan tenant) holds for one table."""
+
+    schema: str
+    table: str
+    check: str  # tenant-null-rows or orphan-tenant-rows
+    outcome: str  # pass, fail, proven by constraint, not proven
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PROBE_OPERATIONS = ("read", "insert", "update", "delete", "move", "unset-read")
+
+
+@dataclass
+class ProbeResult:
+    """One behavioural experiment on one table, run as the application role."""
+
+    schema: str
+    table: str
+    operation: str  # one of PROBE_OPERATIONS
+    outcome: str  # pass, leak, fails closed by error, not proven, skipped
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 REPORT_FORMAT_VERSION = 1
 
 
@@ -131,6 +170,9 @@ class Report:
     settings: dict[str, Any] = field(default_factory=dict)
     server_version: str | None = None
     notes: list[str] = field(default_factory=list)
+    data_results: list[DataResult] = field(default_factory=list)
+    probes: list[ProbeResult] = field(default_factory=list)
+    sequences_advanced: list[str] = field(default_factory=list)  # nextval is not rolled back
     phases: list[dict[str, Any]] = field(default_factory=list)
     locks: list[dict[str, Any]] = field(default_factory=list)
 

@@ -1,0 +1,170 @@
+"""Per-table data checks, in the audit's read-only transaction: NULL and orphan tenant ids.
+
+A NOT NULL constraint or a validated foreign key proves the property without reading the table;
+only tables lacking one are read. Each read is bounded: it stops at the first offending rows
+(``LIMIT``), runs under ``--data-timeout`` and inside a savepoint that is always rolled back, so
+a table that could not be proven in time is reported "not proven" with the reason, never passed.
+Only counts leave the server: no row data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from .catalog import Scope
+from .db import duration_ms, first_line
+from .findings import NOT_PROVEN, PROVEN_BY_CONSTRAINT, DataResult, Finding, Severity
+
+# Enough to say "at least this many"; reading on would only cost time.
+ROW_LIMIT = 1000
+NULL_CHECK, ORPHAN_CHECK = "tenant-null-rows", "orphan-tenant-rows"
+
+
+@dataclass(frozen=True)
+class TenantTable:
+    schema: str
+    table: str
+    categories: frozenset[str]  # the catalogue's findings on this table
+
+    @property
+    def ident(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.table)
+
+
+def tenant_tables(tables: list[tuple[str, str, str]], findings: list[Finding]) -> list[TenantTable]:
+    """Tenant tables that have the tenant column, with what the catalogue found on each."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for finding in findings:
+        if finding.object_kind == "table":
+            found.setdefault((finding.schema, finding.table), set()).add(finding.category)
+    result = []
+    for schema, table, kind in tables:
+        categories = frozenset(found.get((schema, table), ()))
+        if kind == "tenant" and "tenant-column-missing" not in categories:
+            result.append(TenantTable(schema, table, categories))
+    return result
+
+
+def bounded(conn: psycopg.Connection, timeout: str, query: sql.Composable, params=None):
+    """Run one query under ``timeout`` in a savepoint that is always rolled back."""
+    with conn.transaction(force_rollback=True):
+        conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(timeout)),))
+        return conn.execute(query, params).fetchone()
+
+
+def hidden_by_rls(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Tables whose rows RLS hides from the auditing role: reading them proves nothing."""
+    if not tables:
+        return set()
+    rows = conn.execute(
+        "SELECT s, t FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[])) AS u(s, t)"
+        " WHERE pg_catalog.row_security_active(pg_catalog.quote_ident(s) || '.' || pg_catalog.quote_ident(t))",
+        ([s for s, _ in tables], [t for _, t in tables]),
+    ).fetchall()
+    return {(s, t) for s, t in rows}
+
+
+def run_data_checks(
+    conn: psycopg.Connection, scope: Scope, tables: list[TenantTable], *, timeout: str
+) -> tuple[list[Finding], list[DataResult]]:
+    column = sql.Identifier(scope.params["tenant_column"])
+    tenants = sql.Identifier(*scope.tenant_table)
+    needs_read = [t for t in tables if t.categories & {"tenant-column-nullable", "tenant-fk-missing"}]
+    hidden = hidden_by_rls(conn, [(t.schema, t.table) for t in needs_read] + [scope.tenant_table])
+    findings: list[Finding] = []
+    results: list[DataResult] = []
+
+    def measure(table: TenantTable, check: str, query: sql.Composable, reason_hidden: str | None) -> None:
+        if reason_hidden:
+            results.append(DataResult(table.schema, table.table, check, NOT_PROVEN, reason_hidden))
+            return
+        try:
+            (count,) = bounded(conn, timeout, query)
+        except psycopg.errors.QueryCanceled:
+            results.append(
+                DataResult(table.schema, table.table, check, NOT_PROVEN, f"did not finish within --data-timeout {timeout}")
+            )
+            return
+        except psycopg.Error as exc:
+            results.append(DataResult(table.schema, table.table, check, NOT_PROVEN, first_line(exc)))
+            return
+        if count == 0:
+            results.append(DataResult(table.schema, table.table, check, "pass", "no such rows"))
+            return
+        amount = f"at least {ROW_LIMIT}" if count >= ROW_LIMIT else str(count)
+        results.append(DataResult(table.schema, table.table, check, "fail", f"{amount} rows"))
+        findings.append(_finding(conn, table, check, amount, scope))
+
+    for table in tables:
+        rls_hidden = (
+            f"RLS hides {table.schema}.{table.table}'s rows from the auditing role; audit as its owner or a BYPASSRLS role"
+            if (table.schema, table.table) in hidden
+            else None
+        )
+        if "tenant-column-nullable" in table.categories:
+            query = sql.SQL("SELECT pg_catalog.count(*) FROM (SELECT FROM {} x WHERE x.{} IS NULL LIMIT {}) s").format(
+                table.ident, column, sql.Literal(ROW_LIMIT)
+            )
+            measure(table, NULL_CHECK, query, rls_hidden)
+        else:
+            results.append(DataResult(table.schema, table.table, NULL_CHECK, PROVEN_BY_CONSTRAINT, "NOT NULL"))
+
+        if "tenant-fk-missing" not in table.categories:
+            results.append(DataResult(table.schema, table.table, ORPHAN_CHECK, PROVEN_BY_CONSTRAINT, "validated foreign key"))
+            continue
+        if scope.tenant_key is None:
+            results.append(
+                DataResult(table.schema, table.table, ORPHAN_CHECK, NOT_PROVEN, "the tenants table has no single-column primary key")
+            )
+            continue
+        key = sql.Identifier(scope.tenant_key)
+        # Differing types cannot be compared directly; compare their text forms instead.
+        if "tenant-column-type" in table.categories:
+            match = sql.SQL("y.{}::text = x.{}::text").format(key, column)
+        else:
+            match = sql.SQL("y.{} = x.{}").format(key, column)
+        query = sql.SQL(
+            "SELECT pg_catalog.count(*) FROM (SELECT FROM {} x WHERE x.{} IS NOT NULL"
+            " AND NOT EXISTS (SELECT FROM {} y WHERE {}) LIMIT {}) s"
+        ).format(table.ident, column, tenants, match, sql.Literal(ROW_LIMIT))
+        tenants_hidden = (
+            "RLS hides rows of the tenants table from the auditing role" if scope.tenant_table in hidden else None
+        )
+        measure(table, ORPHAN_CHECK, query, rls_hidden or tenants_hidden)
+    return findings, results
+
+
+def _finding(conn: psycopg.Connection, table: TenantTable, check: str, amount: str, scope: Scope) -> Finding:
+    def quoted(*names: str) -> str:
+        return sql.Identifier(*names).as_string(conn)
+
+    column = quoted(scope.params["tenant_column"])
+    qualified = quoted(table.schema, table.table)
+    if check == NULL_CHECK:
+        return Finding(
+            category=NULL_CHECK,
+            check="data:tenant_null_rows",
+            severity=Severity.HIGH,
+            schema=table.schema,
+            table=table.table,
+            message=f"{amount} rows of {qualified} have no tenant ({column} IS NULL): no tenant's policy shows them",
+            remediation=f"UPDATE {qualified} SET {column} = <owning tenant> WHERE {column} IS NULL;"
+            "  -- decide the owner of each row, then SET NOT NULL",
+            title="Rows with a NULL tenant",
+        )
+    tenants = quoted(*scope.tenant_table)
+    return Finding(
+        category=ORPHAN_CHECK,
+        check="data:orphan_tenant_rows",
+        severity=Severity.MEDIUM,
+        schema=table.schema,
+        table=table.table,
+        message=f"{amount} rows of {qualified} name a tenant that is not in {tenants}",
+        remediation=f"SELECT DISTINCT x.{column} FROM {qualified} x WHERE NOT EXISTS "
+        f"(SELECT FROM {tenants} y WHERE y.{quoted(scope.tenant_key or 'id')} = x.{column});"
+        "  -- then fix or delete those rows and add the foreign key",
+        title="Rows whose tenant does not exist",
+    )

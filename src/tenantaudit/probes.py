@@ -1,0 +1,252 @@
+"""Behavioural cross-tenant probes: what the application role really sees and can change.
+
+Every experiment runs as the application role (``SET LOCAL ROLE``) with the tenant setting put
+the way a correct application does (``set_config(setting, value, true)``), inside a savepoint
+that is always rolled back. Read probes use the rows already there and run in the audit's READ
+ONLY transaction. Write probes (``--probe write``) use synthetic rows in a transaction of their
+own that always ends in ROLLBACK. Tenant ids and row data never leave this module: results say
+only what was visible or allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import psycopg
+from psycopg import sql
+
+from .catalog import Scope
+from .data_checks import TenantTable, hidden_by_rls
+from .db import duration_ms, first_line
+from .findings import (
+    FAILS_CLOSED_BY_ERROR,
+    LEAK,
+    NOT_PROVEN,
+    SKIPPED,
+    Finding,
+    ProbeResult,
+    Severity,
+)
+
+PASS = "pass"
+
+
+class ProbeError(Exception):
+    """An experiment could not be run (privileges, timeout): the property is not proven."""
+
+
+@dataclass
+class ProbeContext:
+    conn: psycopg.Connection
+    scope: Scope
+    app_role: str
+    timeout: str
+    results: list[ProbeResult] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def setting(self) -> str:
+        return self.scope.params["setting"]
+
+    @property
+    def column(self) -> sql.Identifier:
+        return sql.Identifier(self.scope.params["tenant_column"])
+
+    def as_app(self, tenant: str | None, action: Callable[[psycopg.Connection], Any]) -> Any:
+        """Run ``action`` as the app role with the setting at ``tenant`` ('' = reset, None = untouched).
+
+        The savepoint is always rolled back, which also undoes SET LOCAL ROLE and the setting.
+        Raises ProbeError when the experiment itself could not run; any other database error is
+        returned by the caller's handling as the server refusing the operation.
+        """
+        with self.conn.transaction(force_rollback=True):
+            self.conn.execute(
+                "SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(self.timeout)),)
+            )
+            if tenant is not None:
+                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (self.setting, tenant))
+            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.app_role)))
+            return action(self.conn)
+
+    def record(self, table: TenantTable, operation: str, outcome: str, detail: str = "") -> None:
+        self.results.append(ProbeResult(table.schema, table.table, operation, outcome, detail))
+
+    def leak(self, table: TenantTable, category: str, severity: Severity, message: str, remediation: str) -> None:
+        self.findings.append(
+            Finding(
+                category=category,
+                check=f"probe:{category.removeprefix('probe-')}",
+                severity=severity,
+                schema=table.schema,
+                table=table.table,
+                message=message,
+                remediation=remediation,
+                title="Cross-tenant behaviour",
+            )
+        )
+
+
+def attempt(ctx: ProbeContext, tenant: str | None, action: Callable[[psycopg.Connection], Any]) -> tuple[str, Any]:
+    """("ok", value) if the app role could do it, ("denied", message) if the server refused,
+    ("unproven", reason) if the experiment could not run."""
+    try:
+        return "ok", ctx.as_app(tenant, action)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        text = first_line(exc)
+        if "row-level security" in text:
+            return "denied", text
+        return "unproven", f"the app role lacks the privilege ({text})"
+    except psycopg.errors.QueryCanceled:
+        return "unproven", f"did not finish within --data-timeout {ctx.timeout}"
+    except psycopg.Error as exc:
+        return "denied", first_line(exc)
+
+
+def _fence_hint(ctx: ProbeContext, table: TenantTable) -> str:
+    return (
+        f"run `tenantaudit check` findings for {table.schema}.{table.table}: enable and force RLS with a policy "
+        f"USING and WITH CHECK ({ctx.scope.params['tenant_column']} = NULLIF(current_setting('{ctx.setting}', true), '')::<type>)"
+    )
+
+
+def setting_is_absent(conn: psycopg.Connection, setting: str) -> bool:
+    return conn.execute("SELECT pg_catalog.current_setting(%s, true) IS NULL", (setting,)).fetchone()[0]
+
+
+def can_become(conn: psycopg.Connection, role: str) -> bool:
+    return conn.execute("SELECT pg_catalog.pg_has_role(current_user, %s, 'MEMBER')", (role,)).fetchone()[0]
+
+
+def observe_absent(ctx: ProbeContext, visible: Callable[[psycopg.Connection], bool]) -> tuple[str, str, Any]:
+    """What the app role sees before the setting was ever set in this session.
+
+    Must run before any set_config of the setting in the session: once set, even a rolled-back
+    set_config leaves the custom setting defined as '' for the rest of the session.
+    """
+    return ("absent", *attempt(ctx, None, visible))
+
+
+def unset_outcome(
+    ctx: ProbeContext,
+    table: TenantTable,
+    visible: Callable[[psycopg.Connection], bool],
+    absent: tuple[str, str, Any] | None,
+) -> None:
+    """With no tenant set, and with the setting reset to '' (a pooled connection after SET LOCAL
+    ended), the app role must see nothing. Raising an error also keeps rows hidden: 'fails closed
+    by error', worth knowing (it breaks every query on that connection) but not a leak."""
+    observations = [absent] if absent else []
+    observations.append(("reset to ''", *attempt(ctx, "", visible)))
+    leaked = [name for name, status, value in observations if status == "ok" and value]
+    errors = [f"{name}: {value}" for name, status, value in observations if status == "denied"]
+    unproven = [f"{name}: {value}" for name, status, value in observations if status == "unproven"]
+    if leaked:
+        ctx.record(table, "unset-read", LEAK, "rows visible with the setting " + " and ".join(leaked))
+        ctx.leak(
+            table,
+            "probe-unset-leak",
+            Severity.HIGH,
+            f"as {ctx.app_role} with no tenant set ({' and '.join(leaked)}), rows of {table.schema}.{table.table} were visible: "
+            "the fence does not fail closed",
+            _fence_hint(ctx, table),
+        )
+    elif errors:
+        ctx.record(table, "unset-read", FAILS_CLOSED_BY_ERROR, "; ".join(errors))
+    elif unproven:
+        ctx.record(table, "unset-read", NOT_PROVEN, "; ".join(unproven))
+    else:
+        ctx.record(table, "unset-read", PASS, "nothing visible with the setting " + " or ".join(n for n, *_ in observations))
+
+
+def run_read_probes(
+    conn: psycopg.Connection, scope: Scope, tables: list[TenantTable], *, app_role: str, timeout: str
+) -> tuple[list[Finding], list[ProbeResult]]:
+    """Probe the rows already in the database. Read-only: safe in the audit transaction."""
+    ctx = ProbeContext(conn, scope, app_role, timeout)
+    if not can_become(conn, app_role):
+        for table in tables:
+            for operation in ("read", "unset-read"):
+                ctx.record(table, operation, NOT_PROVEN, f"the auditing role cannot SET ROLE {app_role}; GRANT {app_role} TO it")
+        return ctx.findings, ctx.results
+    hidden = hidden_by_rls(conn, [(t.schema, t.table) for t in tables])
+    probed = [t for t in tables if (t.schema, t.table) not in hidden]
+    for table in tables:
+        if (table.schema, table.table) in hidden:
+            reason = "RLS hides this table's rows from the auditing role; audit as its owner or a BYPASSRLS role"
+            ctx.record(table, "read", NOT_PROVEN, reason)
+            ctx.record(table, "unset-read", NOT_PROVEN, reason)
+
+    def anything_visible(table: TenantTable) -> Callable[[psycopg.Connection], bool]:
+        query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table.schema, table.table))
+        return lambda c: c.execute(query).fetchone()[0]
+
+    absent: dict[TenantTable, tuple[str, str, Any]] = {}
+    if setting_is_absent(conn, ctx.setting):
+        absent = {table: observe_absent(ctx, anything_visible(table)) for table in probed}
+    for table in probed:
+        ident = sql.Identifier(table.schema, table.table)
+        try:
+            tenant = _some_tenant_with_rows(ctx, ident)
+        except ProbeError as exc:
+            ctx.record(table, "read", NOT_PROVEN, str(exc))
+            ctx.record(table, "unset-read", NOT_PROVEN, str(exc))
+            continue
+        if tenant is None:
+            ctx.record(table, "read", NOT_PROVEN, "no rows with a tenant: use --probe write to test with synthetic rows")
+            ctx.record(table, "unset-read", NOT_PROVEN, "no rows")
+            continue
+        _read_other_tenants(ctx, table, ident, tenant)
+        unset_outcome(ctx, table, anything_visible(table), absent.get(table))
+    return ctx.findings, ctx.results
+
+
+def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Identifier) -> str | None:
+    query = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.{col} IS NOT NULL LIMIT 1").format(col=ctx.column, t=ident)
+    try:
+        with ctx.conn.transaction(force_rollback=True):
+            ctx.conn.execute(
+                "SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(ctx.timeout)),)
+            )
+            row = ctx.conn.execute(query).fetchone()
+    except psycopg.errors.QueryCanceled:
+        raise ProbeError(f"finding a tenant's rows did not finish within --data-timeout {ctx.timeout}") from None
+    except psycopg.Error as exc:
+        raise ProbeError(first_line(exc)) from None
+    return row[0] if row else None
+
+
+def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Identifier, tenant: str) -> None:
+    others = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE x.{col}::text IS DISTINCT FROM %s)").format(
+        t=ident, col=ctx.column
+    )
+    # As the auditor first: without rows of another tenant there is nothing to leak.
+    with ctx.conn.transaction(force_rollback=True):
+        exists = ctx.conn.execute(others, (tenant,)).fetchone()[0]
+    if not exists:
+        ctx.record(table, "read", NOT_PROVEN, "only one tenant owns rows: use --probe write to test with synthetic rows")
+        return
+    status, value = attempt(ctx, tenant, lambda c: c.execute(others, (tenant,)).fetchone()[0])
+    if status == "ok" and value:
+        ctx.record(table, "read", LEAK, "rows of other tenants visible with one tenant set")
+        ctx.leak(
+            table,
+            "probe-read-leak",
+            Severity.CRITICAL,
+            f"as {ctx.app_role} with one tenant set, rows of other tenants in {table.schema}.{table.table} were visible",
+            _fence_hint(ctx, table),
+        )
+    elif status == "ok":
+        ctx.record(table, "read", PASS, "only the set tenant's rows visible")
+    elif status == "denied":
+        ctx.record(table, "read", FAILS_CLOSED_BY_ERROR, str(value))
+    else:
+        ctx.record(table, "read", NOT_PROVEN, str(value))
+
+
+def skipped_write_operations(tables: list[TenantTable]) -> list[ProbeResult]:
+    return [
+        ProbeResult(t.schema, t.table, op, SKIPPED, "run with --probe write")
+        for t in tables
+        for op in ("insert", "update", "delete", "move")
+    ]
