@@ -52,11 +52,10 @@ FailOn = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at or ab
 JsonPath = typer.Option(None, "--json", help="Also write the JSON report to PATH ('-' for stdout, which then carries only JSON).")
 StatementTimeout = typer.Option(None, "--statement-timeout", help="Upper bound for any one query, e.g. 30s or 500ms [default: 30s].")
 ChecksDir = typer.Option(None, "--checks-dir", help="Folder of extra SQL checks, same format as the built-in ones (repeatable).")
+Probe = typer.Option(None, "--probe", help="Behavioural probes as --app-role: none; read (rows already there, read-only); write (synthetic rows in a transaction that is always rolled back) [default: read].")
+DataTimeout = typer.Option(None, "--data-timeout", help="Bound for each per-table data check or probe; a table not proven in time is reported as such [default: 5s].")
+ProbeTriggers = typer.Option(None, "--probe-triggers/--no-probe-triggers", help="Write-probe tables that have triggers too (a trigger can act outside the transaction) [default: skip them].")
 ConfigPath = typer.Option(None, "--config", help="Config file [default: ./tenantaudit.toml or [tool.tenantaudit] in ./pyproject.toml].")
-
-
-def _options(**given) -> dict:
-    return {k: v for k, v in given.items()}
 
 
 def _emit(report, json_path: Optional[str], fail_on) -> int:
@@ -119,6 +118,9 @@ def check(
     json_path: Optional[str] = JsonPath,
     statement_timeout: Optional[str] = StatementTimeout,
     checks_dir: Optional[List[str]] = ChecksDir,
+    probe: Optional[str] = Probe,
+    data_timeout: Optional[str] = DataTimeout,
+    probe_triggers: Optional[bool] = ProbeTriggers,
     config: Optional[Path] = ConfigPath,
 ) -> None:
     """Audit a live database, table by table. Read-only: one READ ONLY transaction, rolled back.
@@ -134,10 +136,11 @@ def check(
         from .config import load_config
 
         cfg = load_config(
-            _options(
+            dict(
                 tenant_column=tenant_column, tenant_table=tenant_table, setting=setting, app_role=app_role,
                 schemas=schema, global_tables=global_table, fail_on=fail_on,
-                statement_timeout=statement_timeout, checks_dirs=checks_dir,
+                statement_timeout=statement_timeout, checks_dirs=checks_dir, probe=probe,
+                data_timeout=data_timeout, probe_triggers=probe_triggers,
             ),
             config,
         )
@@ -152,6 +155,7 @@ def demo(
     example: Optional[Path] = typer.Argument(None, help="Example folder [default: the bundled examples/voice_agent]."),
     corrected: bool = typer.Option(False, "--corrected", help="Apply the corrected migrations instead of the guide's as written."),
     pg_bin: Optional[Path] = typer.Option(None, "--pg-bin", help="PostgreSQL bin directory for the embedded server."),
+    probe: Optional[str] = Probe,
     fail_on: Optional[str] = FailOn,
     json_path: Optional[str] = JsonPath,
 ) -> None:
@@ -171,6 +175,8 @@ def demo(
         cfg = AuditConfig()
         if fail_on:
             _set(cfg, "fail_on", fail_on, origin="--fail-on")
+        if probe:
+            _set(cfg, "probe", probe, origin="--probe")
         report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)
         return _emit(report, json_path, cfg.fail_on)
 

@@ -5,7 +5,11 @@ Fields: ``format_version``, ``tool``, ``command``, ``target`` (DSN without passw
 (each: ``category``, ``check``, ``severity``, ``schema``, ``table``, ``object_kind``,
 ``title``, ``message``, ``remediation``, and for rehearsals ``phase``, ``migration``, ``line``),
 ``coverage`` (each: ``schema``, ``table``, ``kind``, ``aspects`` mapping aspect to pass/fail/n/a),
-``notes``, ``phases``, ``locks``.
+``data_results`` (each: ``schema``, ``table``, ``check`` tenant-null-rows or orphan-tenant-rows,
+``outcome`` pass/fail/proven by constraint/not proven, ``detail``), ``probes`` (each: ``schema``,
+``table``, ``operation`` read/insert/update/delete/move/unset-read, ``outcome`` pass/leak/fails
+closed by error/not proven/skipped, ``detail``), ``sequences_advanced`` (sequences a write probe
+advanced: nextval is not rolled back), ``notes``, ``phases``, ``locks``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ def to_dict(report: Report) -> dict[str, Any]:
         "coverage": [
             {"schema": c.schema, "table": c.table, "kind": c.kind, "aspects": c.aspects} for c in report.coverage
         ],
+        "data_results": [d.to_dict() for d in report.data_results],
+        "probes": [p.to_dict() for p in report.probes],
+        "sequences_advanced": report.sequences_advanced,
         "notes": report.notes,
         "phases": report.phases,
         "locks": report.locks,

@@ -8,7 +8,18 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.text import Text
 
-from ..findings import ASPECTS, FAIL, PASS, Report, Severity
+from ..findings import (
+    ASPECTS,
+    FAIL,
+    FAILS_CLOSED_BY_ERROR,
+    LEAK,
+    NOT_PROVEN,
+    PASS,
+    PROBE_OPERATIONS,
+    SKIPPED,
+    Report,
+    Severity,
+)
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -56,9 +67,57 @@ def coverage_matrix(report: Report) -> Text:
     return matrix
 
 
+_PROBE_MARKS = {
+    PASS: ("✓", "green"),
+    LEAK: ("✗", "bold red"),
+    FAILS_CLOSED_BY_ERROR: ("!", "yellow"),
+    NOT_PROVEN: ("?", "magenta"),
+    SKIPPED: ("·", "dim"),
+}
+_PROBE_LEGEND = "✓ pass · ✗ leak · ! fails closed by error · ? not proven · · skipped"
+
+
+def probe_matrix(report: Report) -> Text:
+    """Table × operation outcomes of the behavioural probes, then why anything was not proven."""
+    cells: dict[str, dict[str, tuple[str, str]]] = {}
+    for probe in report.probes:
+        cells.setdefault(f"{probe.schema}.{probe.table}", {})[probe.operation] = (probe.outcome, probe.detail)
+    name_width = max(12, min(48, max(map(len, cells), default=0)))
+    widths = [len(op) for op in PROBE_OPERATIONS]
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append("Cross-tenant probes, as the application role\n", style="bold")
+    header = "table".ljust(name_width) + "".join(" " + op.center(w) for op, w in zip(PROBE_OPERATIONS, widths))
+    out.append(header + "\n", style="bold")
+    out.append("─" * len(header) + "\n", style="dim")
+    for name, row in cells.items():
+        shown = name if len(name) <= name_width else name[: name_width - 1] + "…"
+        out.append(shown.ljust(name_width))
+        for op, width in zip(PROBE_OPERATIONS, widths):
+            mark, style = _PROBE_MARKS.get(row.get(op, (SKIPPED, ""))[0], ("·", "dim"))
+            out.append(" " + mark.center(width), style=style)
+        out.append("\n")
+    out.append(_PROBE_LEGEND + "\n", style="dim")
+    reasons = sorted(
+        {f"  {p.schema}.{p.table} {p.operation}: {p.outcome} — {p.detail}" for p in report.probes
+         if p.outcome in (NOT_PROVEN, FAILS_CLOSED_BY_ERROR)}
+    )
+    for line in reasons:
+        out.append(line + "\n", style="dim")
+    return out
+
+
 def render(report: Report, console: Console) -> None:
     if report.coverage:
         console.print(coverage_matrix(report))
+    if report.probes:
+        console.print()
+        console.print(probe_matrix(report))
+    unproven = [d for d in report.data_results if d.outcome == NOT_PROVEN]
+    for result in unproven:
+        console.print(Text(f"data {result.check} on {result.schema}.{result.table}: not proven — {result.detail}", style="magenta"))
+    if report.sequences_advanced:
+        console.print(Text("sequences advanced by the write probes (nextval is not rolled back): "
+                           + ", ".join(report.sequences_advanced), style="dim"))
     findings = report.sorted_findings()
     for severity in Severity:
         group = [f for f in findings if f.severity is severity]
