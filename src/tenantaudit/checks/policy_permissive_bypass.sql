@@ -1,0 +1,196 @@
+-- id: policy_permissive_bypass
+-- category: policy-permissive-bypass
+-- severity: high
+-- title: A permissive policy is OR-ed with the tenant fence
+-- why: Permissive policies are combined with OR: beside a fenced tenant policy, a second permissive
+--   policy such as USING (true) or USING (is_public) lets the rows it matches through for every
+--   tenant, whatever the fence says. Only a restrictive policy is AND-ed.
+-- fix: Drop the extra policy, fold the fence into it, or make the tenant fence RESTRICTIVE so that it
+--   holds whatever the permissive policies allow.
+WITH RECURSIVE tenant_tables AS (
+  SELECT c.oid, n.nspname, c.relname
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p')
+    AND NOT c.relispartition
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
+    AND n.nspname = ANY (%(schemas)s::text[])
+    AND c.oid <> %(tenant_table)s::oid
+    AND c.oid <> ALL (%(global_tables)s::oid[])
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND d.objid = c.oid AND d.deptype = 'e')
+),
+-- Judged here: tenant tables that have the tenant column and RLS enabled (the rest belongs to
+-- tenant-column-missing and rls-disabled).
+rls_tables AS (
+  SELECT t.oid, t.nspname, t.relname,
+         -- the fence as remediations write it
+         pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
+           || pg_catalog.quote_literal(%(setting)s::text) || ', true), '''')::'
+           || pg_catalog.format_type(a.atttypid, a.atttypmod) AS fence_sql
+  FROM tenant_tables t
+  JOIN pg_catalog.pg_class c ON c.oid = t.oid AND c.relrowsecurity
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attname = %(tenant_column)s
+                                 AND a.attnum > 0 AND NOT a.attisdropped
+),
+-- Policies that bind the application role: TO PUBLIC, or TO a role it is a member of.
+-- Without a known role every policy counts.
+policies AS (
+  SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive,
+         p.polqual IS NOT NULL AS has_using, p.polwithcheck IS NOT NULL AS has_check
+  FROM pg_catalog.pg_policy p
+  JOIN rls_tables t ON t.oid = p.polrelid
+  WHERE %(app_role)s::name IS NULL
+     OR 0::oid = ANY (p.polroles)
+     OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) AS r(oid)
+                WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(%(app_role)s::name, r.oid, 'MEMBER'))
+),
+-- Fence detection reads the deparsed expression text. The names it looks for become regular
+-- expressions: quoted as the deparser quotes them, regex metacharacters escaped.
+names AS (
+  SELECT pg_catalog.regexp_replace(pg_catalog.quote_ident(%(tenant_column)s),
+                                   '([]\\[(){}.*+?^$|])', '\\\1', 'g') AS column_re,
+         pg_catalog.regexp_replace(pg_catalog.quote_literal(%(setting)s::text),
+                                   '([]\\[(){}.*+?^$|])', '\\\1', 'g') AS setting_re
+),
+-- Functions whose body reads the setting (e.g. app.current_tenant()): a call counts as reading it.
+-- The schema is optional in the pattern: the deparser omits it when the function is visible.
+setting_functions AS (
+  SELECT '(?:' || pg_catalog.regexp_replace(pg_catalog.quote_ident(fn.nspname), '([]\\[(){}.*+?^$|])', '\\\1', 'g')
+         || '\.)?'
+         || pg_catalog.regexp_replace(pg_catalog.quote_ident(f.proname), '([]\\[(){}.*+?^$|])', '\\\1', 'g') AS name_re,
+         f.prorettype = 'pg_catalog.bool'::pg_catalog.regtype AND f.pronargs = 1 AS predicate,
+         f.oid
+  FROM pg_catalog.pg_proc f
+  JOIN pg_catalog.pg_namespace fn ON fn.oid = f.pronamespace
+  CROSS JOIN names n
+  WHERE fn.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND f.prosrc ~ 'current_setting' AND f.prosrc ~ n.setting_re
+),
+patterns AS (
+  SELECT
+    -- current_setting('<setting>'::text[, missing_ok])
+    '(?:pg_catalog\.)?current_setting\(' || n.setting_re || '::text(?:, (?:true|false))?\)' AS setting_call,
+    -- the tenant column itself: not a longer name, another relation's column or a function
+    '(?<![[:alnum:]_$."])' || n.column_re || '(?![[:alnum:]_$"(])' AS column_ref,
+    -- a call of a setting function (NULL when there is none)
+    (SELECT '(?<![[:alnum:]_$."])(?:' || pg_catalog.string_agg(f.name_re, '|' ORDER BY f.oid) || ')\([^()]*\)'
+     FROM setting_functions f) AS setting_function,
+    -- a boolean setting function applied to the tenant column (e.g. app.is_current(tenant_id)): a fence
+    (SELECT '(?<![[:alnum:]_$."])(?:' || pg_catalog.string_agg(f.name_re, '|' ORDER BY f.oid) || ')\(' || n.column_re || '\)'
+     FROM setting_functions f WHERE f.predicate) AS setting_predicate
+  FROM names n
+),
+expressions AS (
+  SELECT p.oid, x.part, x.expr
+  FROM policies p
+  JOIN pg_catalog.pg_policy pp ON pp.oid = p.oid
+  CROSS JOIN LATERAL (VALUES ('using', pg_catalog.pg_get_expr(pp.polqual, pp.polrelid)),
+                             ('check', pg_catalog.pg_get_expr(pp.polwithcheck, pp.polrelid))) AS x(part, expr)
+  WHERE x.expr IS NOT NULL
+),
+-- Tokens: @S@ reads the setting, @C@ is the tenant column, @F@ is a fence. String literals and
+-- other quoted identifiers are blanked so that parentheses inside them cannot upset the matching.
+tokens AS (
+  SELECT e.oid, e.part, s5.s
+  FROM expressions e
+  CROSS JOIN patterns r
+  CROSS JOIN LATERAL (SELECT pg_catalog.regexp_replace(e.expr, r.setting_call, '@S@', 'g') AS s) s1
+  CROSS JOIN LATERAL (SELECT pg_catalog.regexp_replace(s1.s, '''(?:[^'']|'''')*''', '''?''', 'g') AS s) s2
+  CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.regexp_replace(s2.s, r.setting_predicate, '@F@', 'g'), s2.s) AS s) s3
+  CROSS JOIN LATERAL (SELECT coalesce(pg_catalog.regexp_replace(s3.s, r.setting_function, '@S@', 'g'), s3.s) AS s) s4
+  CROSS JOIN LATERAL (SELECT pg_catalog.regexp_replace(pg_catalog.regexp_replace(s4.s, r.column_ref, '@C@', 'g'),
+                                                       '"(?:[^"]|"")*"', '"?"', 'g') AS s) s5
+),
+-- Rewrite rules over the tokens, tried in this order.
+rules AS (
+  SELECT
+    -- f(@S@, <literals>) -> @S@: NULLIF(@S@, ''), COALESCE(@S@, '...'), string_to_array(@S@, ',')
+    '[[:alnum:]_.]+\(@S@(?:, (?:E?''\?''(?:::[[:alnum:]_. ]+)?|true|false|-?[0-9.]+))*\)' AS unwrap_call,
+    -- (@S@)::type -> @S@, (@C@)::type -> @C@
+    '\((@[SC]@)\)::[[:alnum:]_."?]+(?: varying| precision| with(?:out)? time zone)?(?:\([0-9, ]+\))?(?:\[\])*'
+      AS unwrap_cast,
+    -- ( SELECT @S@ AS x) -> @S@: a setting function wrapped in a scalar subquery
+    '\( SELECT @S@ AS [^()]*\)' AS unwrap_select,
+    -- (@C@ = @S@), (@S@ = @C@), (@C@ = ANY (@S@)) -> @F@: the fence itself
+    '\((?:@C@ = (?:@S@|ANY \(@S@\))|@S@ = @C@)\)' AS fence,
+    -- (x AND @F@ AND y) -> @F@: a fence AND-ed with anything still fences
+    '\((?:[^() ]+ AND )*@F@(?: AND [^() ]+)*\)' AS and_fence
+),
+-- Rewrite to a fixed point, one rule per step: the first that matches anywhere. Only when none
+-- does, every innermost (...) collapses to _, so a fence under OR, NOT, CASE or a function call is
+-- lost. An expression is fenced when it rewrites to exactly @F@.
+rewrite(oid, part, s, step) AS (
+  SELECT oid, part, s, 0 FROM tokens
+  UNION ALL
+  SELECT w.oid, w.part, n.s, w.step + 1
+  FROM rewrite w
+  CROSS JOIN rules k
+  CROSS JOIN LATERAL (SELECT CASE
+      WHEN w.s ~ k.unwrap_call THEN pg_catalog.regexp_replace(w.s, k.unwrap_call, '@S@', 'g')
+      WHEN w.s ~ k.unwrap_cast THEN pg_catalog.regexp_replace(w.s, k.unwrap_cast, '\1', 'g')
+      WHEN w.s ~ k.unwrap_select THEN pg_catalog.regexp_replace(w.s, k.unwrap_select, '@S@', 'g')
+      WHEN w.s ~ k.fence THEN pg_catalog.regexp_replace(w.s, k.fence, '@F@', 'g')
+      WHEN w.s ~ k.and_fence THEN pg_catalog.regexp_replace(w.s, k.and_fence, '@F@', 'g')
+      ELSE pg_catalog.regexp_replace(w.s, '\([^()]*\)', '_', 'g')
+    END AS s) n
+  WHERE n.s <> w.s AND w.step < 200
+),
+-- @F@ is a fixed point, so "some step reached @F@" is "the last step is @F@".
+fences AS (
+  SELECT oid, part, pg_catalog.bool_or(s = '@F@') AS fenced
+  FROM rewrite
+  GROUP BY oid, part
+),
+-- Each applicable policy with its verdicts. The write check of INSERT/UPDATE/ALL is WITH CHECK,
+-- or USING when there is none (PostgreSQL reuses it).
+judged AS (
+  SELECT p.*,
+         coalesce(fu.fenced, false) AS using_fenced,
+         CASE WHEN p.has_check THEN coalesce(fc.fenced, false) ELSE coalesce(fu.fenced, false) END AS check_fenced,
+         p.has_using OR p.has_check AS has_write_check
+  FROM policies p
+  LEFT JOIN fences fu ON fu.oid = p.oid AND fu.part = 'using'
+  LEFT JOIN fences fc ON fc.oid = p.oid AND fc.part = 'check'
+),
+commands(cmd, label, ord) AS (VALUES ('r', 'SELECT', 1), ('w', 'UPDATE', 2), ('d', 'DELETE', 3)),
+-- Commands a permissive policy fences while no restrictive one does: there, any other permissive
+-- policy is OR-ed with the fence. (A restrictive fence is AND-ed onto everything: nothing to report.)
+fenced_commands AS (
+  SELECT p.polrelid, c.cmd, c.label, c.ord
+  FROM judged p
+  JOIN commands c ON p.cmd IN ('*', c.cmd)
+  WHERE p.has_using
+  GROUP BY p.polrelid, c.cmd, c.label, c.ord
+  HAVING pg_catalog.bool_or(p.polpermissive AND p.using_fenced)
+     AND NOT pg_catalog.bool_or(NOT p.polpermissive AND p.using_fenced)
+),
+-- The unfenced permissive policies beside the fence, with the commands they widen.
+bypasses AS (
+  SELECT p.oid, p.polrelid, p.polname, p.cmd,
+         pg_catalog.string_agg(f.label, ', ' ORDER BY f.ord) AS commands
+  FROM judged p
+  JOIN fenced_commands f ON f.polrelid = p.polrelid AND p.cmd IN ('*', f.cmd)
+  WHERE p.polpermissive AND p.has_using AND NOT p.using_fenced
+  GROUP BY p.oid, p.polrelid, p.polname, p.cmd
+)
+SELECT t.nspname AS schema_name,
+       t.relname AS object_name,
+       'table' AS object_kind,
+       NULL::text AS severity,
+       'permissive policy ' || pg_catalog.quote_ident(b.polname) || ' on ' || t.oid::pg_catalog.regclass
+         || ' (FOR ' || CASE b.cmd WHEN '*' THEN 'ALL' WHEN 'r' THEN 'SELECT' WHEN 'w' THEN 'UPDATE'
+                                   WHEN 'd' THEN 'DELETE' ELSE 'INSERT' END
+         || ') is OR-ed with the tenant fence for ' || b.commands || ': its USING ('
+         || pg_catalog.pg_get_expr(pp.polqual, pp.polrelid)
+         || ') lets other tenants'' rows through' AS message,
+       'CREATE POLICY tenant_fence ON ' || t.oid::pg_catalog.regclass || ' AS RESTRICTIVE FOR ALL'
+         || coalesce(' TO ' || pg_catalog.quote_ident(%(app_role)s), '')
+         || ' USING (' || t.fence_sql || ') WITH CHECK (' || t.fence_sql || ');'
+         || '  -- or drop the bypass: DROP POLICY ' || pg_catalog.quote_ident(b.polname)
+         || ' ON ' || t.oid::pg_catalog.regclass || ';' AS remediation
+FROM bypasses b
+JOIN rls_tables t ON t.oid = b.polrelid
+JOIN pg_catalog.pg_policy pp ON pp.oid = b.oid
+ORDER BY t.nspname, t.relname, b.polname;

@@ -1,0 +1,88 @@
+-- id: setting_cast_unsafe
+-- category: setting-cast-unsafe
+-- severity: medium
+-- title: Policy casts the tenant setting without a NULLIF guard
+-- why: current_setting(setting, true) is NULL only until a session first sets the setting. After a
+--   RESET, or the end of a transaction that used SET LOCAL / set_config(..., true) on a pooled
+--   connection, it returns the empty string, and a cast such as ''::uuid raises "invalid input
+--   syntax": every query on the table fails instead of returning no rows.
+-- fix: Wrap the read in NULLIF(..., '') before the cast, so an unset tenant is NULL and matches nothing.
+WITH tenant_tables AS (
+  SELECT c.oid, n.nspname, c.relname
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p')
+    AND NOT c.relispartition
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
+    AND n.nspname = ANY (%(schemas)s::text[])
+    AND c.oid <> %(tenant_table)s::oid
+    AND c.oid <> ALL (%(global_tables)s::oid[])
+    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND d.objid = c.oid AND d.deptype = 'e')
+),
+-- Judged here: tenant tables that have the tenant column and RLS enabled (the rest belongs to
+-- tenant-column-missing and rls-disabled).
+rls_tables AS (
+  SELECT t.oid, t.nspname, t.relname,
+         -- the fence as remediations write it
+         pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
+           || pg_catalog.quote_literal(%(setting)s::text) || ', true), '''')::'
+           || pg_catalog.format_type(a.atttypid, a.atttypmod) AS fence_sql
+  FROM tenant_tables t
+  JOIN pg_catalog.pg_class c ON c.oid = t.oid AND c.relrowsecurity
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attname = %(tenant_column)s
+                                 AND a.attnum > 0 AND NOT a.attisdropped
+),
+-- An unguarded read is a cast applied straight to current_setting(<setting>, ...), or to
+-- COALESCE(current_setting(...), <default>): after a RESET the value is '' rather than NULL, so
+-- COALESCE alone does not help. NULLIF(..., '') around the operand is the guard (and the fix).
+-- Casts to text-like types cannot fail on ''.
+call AS (
+  SELECT '(?:pg_catalog\.)?current_setting\('
+         || pg_catalog.regexp_replace(pg_catalog.quote_literal(%(setting)s::text), '([]\\[(){}.*+?^$|])', '\\\1', 'g')
+         || '::text(?:, (?:true|false))?\)' AS call_re,
+         '::(?!(?:text|character varying|character|name|bpchar|"char")(?:$|[^[:alnum:]_\[]))' AS cast_re
+),
+patterns AS (
+  SELECT
+    -- (<read>)::type, the type captured for the message
+    '(?<![[:alnum:]_])\((?:' || c.call_re || '|COALESCE\(' || c.call_re || ', [^()]*\))\)' || c.cast_re
+      || '([^ ()]+(?: varying| precision)?)' AS unsafe_re,
+    -- the same, capturing the operand the guard must wrap
+    '(?<![[:alnum:]_])\(((?:' || c.call_re || '|COALESCE\(' || c.call_re || ', [^()]*\)))\)' || c.cast_re AS operand_re
+  FROM call c
+),
+-- Every policy on the table, whoever it applies to: an unguarded cast breaks the table for its roles.
+unsafe AS (
+  SELECT p.oid, p.polname, t.oid AS relid, t.nspname, t.relname, x.using_expr, x.check_expr,
+         coalesce((pg_catalog.regexp_match(x.using_expr, r.unsafe_re))[1],
+                  (pg_catalog.regexp_match(x.check_expr, r.unsafe_re))[1]) AS cast_type,
+         r.operand_re
+  FROM pg_catalog.pg_policy p
+  JOIN rls_tables t ON t.oid = p.polrelid
+  CROSS JOIN patterns r
+  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS using_expr,
+                             pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr) x
+)
+SELECT u.nspname AS schema_name,
+       u.relname AS object_name,
+       'table' AS object_kind,
+       NULL::text AS severity,
+       'policy ' || pg_catalog.quote_ident(u.polname) || ' on ' || u.relid::pg_catalog.regclass
+         || ' casts current_setting(' || pg_catalog.quote_literal(%(setting)s::text) || ', ...) to '
+         || u.cast_type || ' without NULLIF: once a session has set and reset the setting (RESET, or'
+         || ' the end of a SET LOCAL / set_config(..., true) transaction on a pooled connection) it reads'
+         || ' the empty string and every query on the table fails with invalid input syntax for type '
+         || u.cast_type AS message,
+       -- the policy's own expressions with the guard added around each unguarded read
+       'ALTER POLICY ' || pg_catalog.quote_ident(u.polname) || ' ON ' || u.relid::pg_catalog.regclass
+         || coalesce(' USING (' || f.using_fixed || ')', '')
+         || coalesce(' WITH CHECK (' || f.check_fixed || ')', '') || ';' AS remediation
+FROM unsafe u
+CROSS JOIN LATERAL (
+  SELECT pg_catalog.regexp_replace(u.using_expr, u.operand_re, '(NULLIF(\1, ''''::text))::', 'g') AS using_fixed,
+         pg_catalog.regexp_replace(u.check_expr, u.operand_re, '(NULLIF(\1, ''''::text))::', 'g') AS check_fixed
+) f
+WHERE u.cast_type IS NOT NULL
+ORDER BY u.nspname, u.relname, u.polname;
