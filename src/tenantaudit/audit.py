@@ -25,8 +25,9 @@ def audit(dsn: str, config: AuditConfig) -> Report:
         report.coverage = build_coverage(tables, findings)
         report.notes.extend(notes)
         fenced = tenant_tables(tables, findings)
-        data_findings, report.data_results = run_data_checks(conn, scope, fenced, timeout=config.data_timeout)
-        findings += data_findings
+        if config.data_checks:
+            data_findings, report.data_results = run_data_checks(conn, scope, fenced, timeout=config.data_timeout)
+            findings += data_findings
         if config.probe == "read" and config.app_role:
             from .probes import run_read_probes, skipped_write_operations
 

@@ -3,7 +3,8 @@
 Each check is one query over pg_catalog, one row per violation, with these output columns:
 ``schema_name, object_name, object_kind, severity, message, remediation`` (``severity`` may be
 NULL: the header's default applies). Its header is a block of ``-- key: value`` comment lines
-(id, category, severity, title, why, fix; ``--   more`` continues a value). Parameters:
+(id, category, severity, title, why, fix; ``--   more`` continues a value; optionally
+``include: NAME`` to start from the shared WITH list ``sql/NAME.sql``). Parameters:
 ``%(tenant_column)s`` text, ``%(tenant_table)s`` oid, ``%(setting)s`` text, ``%(app_role)s`` text
 or NULL, ``%(schemas)s`` text[], ``%(global_tables)s`` oid[]. A literal percent sign must not
 appear in a check (it would read as a parameter): use a regular expression instead of LIKE.
@@ -27,6 +28,9 @@ from .errors import ConfigError, ConnectError
 from .findings import Finding, Severity
 
 REQUIRED_KEYS = ("id", "category", "severity", "title", "why", "fix")
+# `include: NAME` prepends src/tenantaudit/sql/NAME.sql (a WITH list the check's body continues),
+# so analysis that several checks share lives in one place.
+OPTIONAL_KEYS = ("include",)
 OUTPUT_COLUMNS = ("schema_name", "object_name", "object_kind", "severity", "message", "remediation")
 _CATEGORY = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
@@ -52,7 +56,7 @@ def parse_check(text: str, path: str, *, builtin: bool = True) -> Check:
             break
         body = line[2:]
         match = re.match(r"^\s?([a-z_]+):\s*(.*)$", body)
-        if match and match.group(1) in REQUIRED_KEYS:
+        if match and match.group(1) in REQUIRED_KEYS + OPTIONAL_KEYS:
             key = match.group(1)
             meta[key] = match.group(2).strip()
         elif key and body.strip():
@@ -60,6 +64,8 @@ def parse_check(text: str, path: str, *, builtin: bool = True) -> Check:
     missing = [k for k in REQUIRED_KEYS if not meta.get(k)]
     if missing:
         raise ConfigError(f"check {path}: header lacks {', '.join(missing)}", fix="see checks/README.md")
+    if meta.get("include"):
+        text = _fragment(meta["include"], path) + "\n" + text
     if not _CATEGORY.match(meta["category"]):
         raise ConfigError(f"check {path}: category {meta['category']!r} is not kebab-case", fix="e.g. my-category")
     if "%" in text.replace("%(", ""):
@@ -79,6 +85,13 @@ def parse_check(text: str, path: str, *, builtin: bool = True) -> Check:
         path=path,
         builtin=builtin,
     )
+
+
+def _fragment(name: str, path: str) -> str:
+    fragment = resources.files("tenantaudit") / "sql" / f"{name}.sql"
+    if not re.fullmatch(r"[a-z_]+", name) or not fragment.is_file():
+        raise ConfigError(f"check {path}: include {name!r} does not exist", fix="see src/tenantaudit/sql/")
+    return fragment.read_text(encoding="utf-8")
 
 
 def builtin_checks() -> list[Check]:

@@ -54,6 +54,7 @@ StatementTimeout = typer.Option(None, "--statement-timeout", help="Upper bound f
 ChecksDir = typer.Option(None, "--checks-dir", help="Folder of extra SQL checks, same format as the built-in ones (repeatable).")
 Probe = typer.Option(None, "--probe", help="Behavioural probes as --app-role: none; read (rows already there, read-only); write (synthetic rows in a transaction that is always rolled back) [default: read].")
 DataTimeout = typer.Option(None, "--data-timeout", help="Bound for each per-table data check or probe; a table not proven in time is reported as such [default: 5s].")
+DataChecks = typer.Option(None, "--data-checks/--no-data-checks", help="Read tables that lack NOT NULL or a foreign key on the tenant column for NULL and orphan tenant ids (bounded by --data-timeout) [default: on].")
 ProbeTriggers = typer.Option(None, "--probe-triggers/--no-probe-triggers", help="Write-probe tables that have triggers too (a trigger can act outside the transaction) [default: skip them].")
 ConfigPath = typer.Option(None, "--config", help="Config file [default: ./tenantaudit.toml or [tool.tenantaudit] in ./pyproject.toml].")
 
@@ -118,6 +119,7 @@ def check(
     json_path: Optional[str] = JsonPath,
     statement_timeout: Optional[str] = StatementTimeout,
     checks_dir: Optional[List[str]] = ChecksDir,
+    data_checks: Optional[bool] = DataChecks,
     probe: Optional[str] = Probe,
     data_timeout: Optional[str] = DataTimeout,
     probe_triggers: Optional[bool] = ProbeTriggers,
@@ -139,7 +141,7 @@ def check(
             dict(
                 tenant_column=tenant_column, tenant_table=tenant_table, setting=setting, app_role=app_role,
                 schemas=schema, global_tables=global_table, fail_on=fail_on,
-                statement_timeout=statement_timeout, checks_dirs=checks_dir, probe=probe,
+                statement_timeout=statement_timeout, checks_dirs=checks_dir, data_checks=data_checks, probe=probe,
                 data_timeout=data_timeout, probe_triggers=probe_triggers,
             ),
             config,

@@ -32,6 +32,7 @@ class AuditConfig:
     statement_timeout: str = "30s"
     lock_timeout: str = "2s"
     checks_dirs: list[str] = field(default_factory=list)  # user checks, beside the built-in ones
+    data_checks: bool = True  # read tables lacking NOT NULL / a foreign key for NULL and orphan tenants
     probe: str = "read"  # none, read (rows already there), write (synthetic rows, rolled back)
     data_timeout: str = "5s"  # bound for each per-table data check or probe query
     probe_triggers: bool = False  # write-probe tables with triggers (a trigger can act outside the transaction)
@@ -48,6 +49,7 @@ class AuditConfig:
             "global_tables": list(self.global_tables),
             "fail_on": self.fail_on.value,
             "statement_timeout": self.statement_timeout,
+            "data_checks": self.data_checks,
             "probe": self.probe,
             "data_timeout": self.data_timeout,
             "probe_triggers": self.probe_triggers,
@@ -130,7 +132,7 @@ def _set(config: AuditConfig, name: str, value: Any, *, origin: str) -> None:
         value = str(value).strip().lower()
         if value not in PROBE_MODES:
             raise ConfigError(f"{origin}: {value!r} is not a probe mode", fix="use none, read or write")
-    elif name == "probe_triggers":
+    elif name in ("probe_triggers", "data_checks"):
         if not isinstance(value, bool):
             raise ConfigError(f"{origin}: expected true or false, got {value!r}", fix="write true or false")
     elif name in ("statement_timeout", "lock_timeout", "data_timeout"):
