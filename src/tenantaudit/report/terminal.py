@@ -97,12 +97,13 @@ def probe_matrix(report: Report) -> Text:
             out.append(" " + mark.center(width), style=style)
         out.append("\n")
     out.append(_PROBE_LEGEND + "\n", style="dim")
-    reasons = sorted(
-        {f"  {p.schema}.{p.table} {p.operation}: {p.outcome} — {p.detail}" for p in report.probes
-         if p.outcome in (NOT_PROVEN, FAILS_CLOSED_BY_ERROR)}
-    )
-    for line in reasons:
-        out.append(line + "\n", style="dim")
+    # One line per distinct reason, naming its tables: the same cause repeats across tables.
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for p in report.probes:
+        if p.outcome in (NOT_PROVEN, FAILS_CLOSED_BY_ERROR):
+            grouped.setdefault((p.operation, p.outcome, p.detail), []).append(f"{p.schema}.{p.table}")
+    for (operation, outcome, detail), tables in sorted(grouped.items()):
+        out.append(f"  {operation} {outcome}: {detail} — {', '.join(tables)}\n", style="dim")
     return out
 
 
