@@ -94,14 +94,17 @@ def duration_ms(value: str) -> int:
     return number * {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}[unit]
 
 
-def connect_readonly(
-    dsn: str, *, statement_timeout: str = "30s", lock_timeout: str = "2s"
-) -> psycopg.Connection:
-    """A session for auditing: every transaction READ ONLY, timeouts set, application_name set.
+def connect_readonly(dsn: str, *, statement_timeout: str = "30s", lock_timeout: str = "2s") -> psycopg.Connection:
+    """A session for auditing: every transaction READ ONLY and REPEATABLE READ, timeouts set,
+    application_name set. The caller always ends its transaction with ROLLBACK."""
+    return connect_session(dsn, read_only=True, statement_timeout=statement_timeout, lock_timeout=lock_timeout)
 
-    The caller starts one REPEATABLE READ transaction (see ``audit_transaction``) and always
-    ends it with ROLLBACK.
-    """
+
+def connect_session(
+    dsn: str, *, read_only: bool, statement_timeout: str = "30s", lock_timeout: str = "2s"
+) -> psycopg.Connection:
+    """A bounded session. ``read_only=False`` is only for write probes, whose one transaction
+    the caller always rolls back."""
     params = parse_dsn(dsn)
     extra = {"application_name": APPLICATION_NAME}
     if "connect_timeout" not in params:
@@ -117,13 +120,13 @@ def connect_readonly(
             "SELECT pg_catalog.set_config('statement_timeout', %s, false),"
             " pg_catalog.set_config('lock_timeout', %s, false),"
             " pg_catalog.set_config('idle_in_transaction_session_timeout', %s, false),"
-            " pg_catalog.set_config('default_transaction_read_only', 'on', false),"
+            " pg_catalog.set_config('default_transaction_read_only', %s, false),"
             # Nothing user-defined can shadow a catalog function, and regclass prints schema-qualified.
             " pg_catalog.set_config('search_path', 'pg_catalog', false)",
-            (str(statement_ms), str(lock_ms), str(max(statement_ms * 2, 60_000))),
+            (str(statement_ms), str(lock_ms), str(max(statement_ms * 2, 60_000)), "on" if read_only else "off"),
         )
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        conn.read_only = True
+        conn.read_only = read_only
         conn.autocommit = False
     except psycopg.Error as exc:
         conn.close()
