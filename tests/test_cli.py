@@ -157,3 +157,13 @@ def test_help_teaches(tmp_path):
                    "--global-table", "--fail-on", "--json", "--statement-timeout"):
         assert option in proc.stdout
     assert run_cli("--version").stdout.startswith("tenantaudit ")
+
+
+def test_checks_lists_the_catalogue_and_shows_one_check():
+    proc = run_cli("checks", env={"COLUMNS": "160"})
+    assert proc.returncode == 0
+    assert "rls-disabled" in proc.stdout and "partition-rls-gap" in proc.stdout
+    proc = run_cli("checks", "setting-cast-unsafe", env={"COLUMNS": "160"})
+    assert proc.returncode == 0
+    assert "why:" in proc.stdout and "SELECT" in proc.stdout and "%(setting)s" in proc.stdout
+    assert_one_line_error(run_cli("checks", "no-such-check"), 2, "no-such-check")

@@ -28,8 +28,9 @@ from .errors import ConfigError, ConnectError
 from .findings import Finding, Severity
 
 REQUIRED_KEYS = ("id", "category", "severity", "title", "why", "fix")
-# `include: NAME` prepends src/tenantaudit/sql/NAME.sql (a WITH list the check's body continues),
-# so analysis that several checks share lives in one place.
+# `include: NAME [NAME...]` prepends src/tenantaudit/sql/NAME.sql, in order: the first opens a WITH
+# list, the others and the check's body continue it (", name AS (...)") until the final SELECT.
+# So definitions that several checks share (what a tenant table is, policy verdicts) live once.
 OPTIONAL_KEYS = ("include",)
 OUTPUT_COLUMNS = ("schema_name", "object_name", "object_kind", "severity", "message", "remediation")
 _CATEGORY = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -65,7 +66,9 @@ def parse_check(text: str, path: str, *, builtin: bool = True) -> Check:
     if missing:
         raise ConfigError(f"check {path}: header lacks {', '.join(missing)}", fix="see checks/README.md")
     if meta.get("include"):
-        text = _fragment(meta["include"], path) + "\n" + text
+        # the header stays first, so the expanded SQL still reads as the check
+        fragments = "\n".join(_fragment(name, path) for name in meta["include"].split())
+        text = _header(text) + fragments + "\n" + _body(text)
     if not _CATEGORY.match(meta["category"]):
         raise ConfigError(f"check {path}: category {meta['category']!r} is not kebab-case", fix="e.g. my-category")
     if "%" in text.replace("%(", ""):
@@ -85,6 +88,16 @@ def parse_check(text: str, path: str, *, builtin: bool = True) -> Check:
         path=path,
         builtin=builtin,
     )
+
+
+def _header(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    count = next((i for i, line in enumerate(lines) if not line.startswith("--")), len(lines))
+    return "".join(lines[:count])
+
+
+def _body(text: str) -> str:
+    return text[len(_header(text)):]
 
 
 def _fragment(name: str, path: str) -> str:

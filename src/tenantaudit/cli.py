@@ -19,6 +19,7 @@ app = typer.Typer(
         "Prove that a shared-schema multi-tenant PostgreSQL database keeps tenants apart.\n\n"
         "  tenantaudit check postgresql://auditor@db/app --app-role app_user\n\n"
         "  tenantaudit demo                # the bundled example on a throwaway PostgreSQL\n\n"
+        "  tenantaudit checks [ID]         # the check catalogue, or one check's rationale and SQL\n\n"
         "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/config error, 3 could not run."
     ),
     no_args_is_help=True,
@@ -181,6 +182,47 @@ def demo(
             _set(cfg, "probe", probe, origin="--probe")
         report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)
         return _emit(report, json_path, cfg.fail_on)
+
+    _run(go)
+
+
+@app.command("checks")
+def list_checks(
+    check_id: Optional[str] = typer.Argument(None, help="Show this check's rationale, fix and full SQL."),
+    checks_dir: Optional[List[str]] = ChecksDir,
+) -> None:
+    """List the check catalogue, or show one check: why it matters, the fix, and its SQL.
+
+    The SQL is what `check` runs, shared fragments included; replace the %(name)s parameters to
+    run it in psql.
+    """
+
+    def go() -> int:
+        from rich.console import Console
+        from rich.syntax import Syntax
+        from rich.table import Table
+
+        from .catalog import load_checks
+        from .errors import ConfigError
+
+        checks = load_checks(checks_dir or [])
+        console = Console(highlight=False)
+        if check_id is None:
+            # the id is the category spelled with underscores for built-in checks: show one of them
+            table = Table("category", "severity", "title", box=None, header_style="bold")
+            for check in checks:
+                table.add_row(check.category, check.severity.value, check.title)
+            console.print(table)
+            return EXIT_OK
+        match = [c for c in checks if check_id in (c.id, c.category)]
+        if not match:
+            raise ConfigError(f"no check {check_id!r}", fix="`tenantaudit checks` lists them")
+        check = match[0]
+        console.print(f"[bold]{check.id}[/bold] ({check.category}, {check.severity.value}) — {check.title}")
+        console.print(f"why: {check.why}")
+        console.print(f"fix: {check.fix}")
+        console.print(Syntax(check.sql, "sql", word_wrap=True, background_color="default"))
+        return EXIT_OK
 
     _run(go)
 
