@@ -250,3 +250,227 @@ def skipped_write_operations(tables: list[TenantTable]) -> list[ProbeResult]:
         for t in tables
         for op in ("insert", "update", "delete", "move")
     ]
+
+
+# -- write probes ----------------------------------------------------------------------------
+
+_TABLE_OIDS = """
+SELECT u.n, pg_catalog.to_regclass(pg_catalog.quote_ident(u.s) || '.' || pg_catalog.quote_ident(u.t))::oid
+FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[])) WITH ORDINALITY AS u(s, t, n)
+ORDER BY u.n
+"""
+_TRIGGERED = """
+SELECT DISTINCT tgrelid FROM pg_catalog.pg_trigger
+WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgrelid = ANY (%s::oid[])
+"""
+_COLUMN_TYPES = """
+SELECT a.attrelid, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = ANY (%s::oid[]) AND a.attname = %s AND NOT a.attisdropped
+"""
+_SEQUENCES = """
+SELECT c.oid::pg_catalog.regclass::text, pg_catalog.pg_sequence_last_value(c.oid)
+FROM pg_catalog.pg_class c WHERE c.relkind = 'S'
+  AND pg_catalog.has_sequence_privilege(c.oid, 'SELECT')
+"""
+
+
+@dataclass
+class SyntheticPair:
+    """One synthetic row per tenant, in one table."""
+
+    table: TenantTable
+    oid: int
+    column_type: str  # the tenant column's type, as format_type prints it
+    rows: dict[str, Any] = field(default_factory=dict)  # "A"/"B" -> synth.RowRef
+
+
+def run_write_probes(
+    dsn: str,
+    scope: Scope,
+    tables: list[TenantTable],
+    *,
+    app_role: str,
+    timeout: str,
+    statement_timeout: str,
+    lock_timeout: str,
+    probe_triggers: bool,
+) -> tuple[list[Finding], list[ProbeResult], list[str]]:
+    """Synthetic rows for two synthetic tenants, then every cross-tenant operation as the app role.
+
+    Everything happens in one transaction that is always rolled back; only sequences advanced by
+    nextval stay advanced (returned, for the report).
+    """
+    from .db import connect_session
+
+    conn = connect_session(dsn, read_only=False, statement_timeout=statement_timeout, lock_timeout=lock_timeout)
+    try:
+        return _write_probes(conn, scope, tables, app_role=app_role, timeout=timeout, probe_triggers=probe_triggers)
+    finally:
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
+
+
+def _write_probes(
+    conn: psycopg.Connection,
+    scope: Scope,
+    tables: list[TenantTable],
+    *,
+    app_role: str,
+    timeout: str,
+    probe_triggers: bool,
+) -> tuple[list[Finding], list[ProbeResult], list[str]]:
+    from .synth import Synthesizer, Unsatisfiable
+
+    ctx = ProbeContext(conn, scope, app_role, timeout)
+    operations = ("read", "insert", "update", "delete", "move", "unset-read")
+
+    def not_proven_all(table: TenantTable, reason: str, outcome: str = NOT_PROVEN) -> None:
+        for operation in operations:
+            ctx.record(table, operation, outcome, reason)
+
+    if not can_become(conn, app_role):
+        for table in tables:
+            not_proven_all(table, f"the auditing role cannot SET ROLE {app_role}; GRANT {app_role} TO it")
+        return ctx.findings, ctx.results, []
+    oids = [row[1] for row in conn.execute(_TABLE_OIDS, ([t.schema for t in tables], [t.table for t in tables]))]
+    by_oid = dict(zip(oids, tables))
+    triggered = {row[0] for row in conn.execute(_TRIGGERED, (oids,))}
+    probed: list[int] = []
+    for oid, table in by_oid.items():
+        if oid in triggered and not probe_triggers:
+            not_proven_all(table, "has triggers, which can act outside the transaction: pass --probe-triggers", SKIPPED)
+        else:
+            probed.append(oid)
+    sequences_before = dict(conn.execute(_SEQUENCES).fetchall())
+    absent_at_start = setting_is_absent(conn, ctx.setting)
+
+    synth = Synthesizer(
+        conn, probed, tenant_column=scope.params["tenant_column"], tenant_table_oid=scope.params["tenant_table"]
+    )
+    try:
+        tenants = {"A": synth.new_tenant(), "B": synth.new_tenant()}
+    except Unsatisfiable as exc:
+        for oid in probed:
+            not_proven_all(by_oid[oid], f"no synthetic tenant could be created: {exc.reason}")
+        return ctx.findings, ctx.results, []
+    column_types = dict(conn.execute(_COLUMN_TYPES, (probed, scope.params["tenant_column"])).fetchall())
+    pairs = {oid: SyntheticPair(by_oid[oid], oid, column_types[oid]) for oid in synth.order()}
+    failures: dict[int, str] = {}
+
+    def insert_pairs(with_setting: bool) -> None:
+        for oid, pair in pairs.items():
+            for label, tenant in tenants.items():
+                if label in pair.rows:
+                    continue
+                parents = {p_oid: p.rows[label] for p_oid, p in pairs.items() if label in p.rows}
+                try:
+                    with conn.transaction():
+                        if with_setting:
+                            conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, str(tenant)))
+                        pair.rows[label] = synth.insert_row(oid, tenant, parents=parents)
+                    failures.pop(oid, None)
+                except Unsatisfiable as exc:
+                    failures[oid] = exc.reason
+
+    # Insert without touching the setting where the auditing role may (it bypasses RLS): then the
+    # "setting absent" experiment is still possible, which any set_config would spoil for good.
+    insert_pairs(with_setting=False)
+    absent: dict[int, tuple[str, str, Any]] = {}
+    if absent_at_start:
+        for oid, pair in pairs.items():
+            if len(pair.rows) == 2:
+                absent[oid] = observe_absent(ctx, _row_visible(pair, "A", "B"))
+    if any(len(p.rows) < 2 for p in pairs.values()):
+        insert_pairs(with_setting=True)
+
+    for oid, pair in pairs.items():
+        table = pair.table
+        if len(pair.rows) < 2:
+            not_proven_all(table, f"no synthetic rows: {failures.get(oid, 'unknown reason')}")
+            continue
+        parents_b = {p_oid: p.rows["B"] for p_oid, p in pairs.items() if "B" in p.rows}
+        _probe_pair(ctx, synth, pair, tenants, parents_b)
+        unset_outcome(ctx, table, _row_visible(pair, "A", "B"), absent.get(oid))
+
+    sequences_after = dict(conn.execute(_SEQUENCES).fetchall())
+    advanced = sorted(name for name, value in sequences_after.items() if sequences_before.get(name) != value)
+    return ctx.findings, ctx.results, advanced
+
+
+def _locate(ref) -> tuple[sql.Composable, tuple]:
+    return sql.SQL("tableoid = %s AND ctid = %s::tid"), (ref.tableoid, ref.ctid)
+
+
+def _row_visible(pair: SyntheticPair, *labels: str) -> Callable[[psycopg.Connection], bool]:
+    ident = sql.Identifier(pair.table.schema, pair.table.table)
+    where = sql.SQL(" OR ").join(sql.SQL("(") + _locate(pair.rows[label])[0] + sql.SQL(")") for label in labels)
+    params = tuple(value for label in labels for value in _locate(pair.rows[label])[1])
+    query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(ident, where)
+    return lambda c: c.execute(query, params).fetchone()[0]
+
+
+def _probe_pair(
+    ctx: ProbeContext, synth, pair: SyntheticPair, tenants: dict[str, Any], parents_b: dict[int, Any]
+) -> None:
+    """As the app role with tenant A set: read, update, delete B's row; insert a row for B; move
+    A's row to B. Each denied or invisible is a pass."""
+    from .synth import Unsatisfiable
+
+    table, ident, column = pair.table, sql.Identifier(pair.table.schema, pair.table.table), ctx.column
+    tenant_a = str(tenants["A"])
+    where_b, params_b = _locate(pair.rows["B"])
+    where_a, params_a = _locate(pair.rows["A"])
+
+    def outcome(operation: str, status: str, value: Any, leaked: bool, what: str) -> None:
+        if status == "unproven":
+            ctx.record(table, operation, NOT_PROVEN, str(value))
+        elif status == "denied":
+            ctx.record(table, operation, PASS, f"refused: {value}")
+        elif leaked:
+            ctx.record(table, operation, LEAK, what)
+            category, severity = (
+                ("probe-read-leak", Severity.CRITICAL) if operation == "read" else ("probe-write-leak", Severity.CRITICAL)
+            )
+            ctx.leak(table, category, severity, f"as {ctx.app_role} with tenant A set, {what} in {table.schema}.{table.table}",
+                     _fence_hint(ctx, table))
+        else:
+            ctx.record(table, operation, PASS, "invisible" if operation == "read" else "no row affected")
+
+    status, value = attempt(ctx, tenant_a, _row_visible(pair, "B"))
+    outcome("read", status, value, bool(value), "another tenant's row was visible")
+
+    def rowcount(query: sql.Composable, params: tuple) -> Callable[[psycopg.Connection], int]:
+        return lambda c: c.execute(query, params).rowcount
+
+    update = sql.SQL("UPDATE {t} SET {c} = {c} WHERE ").format(t=ident, c=column) + where_b
+    status, value = attempt(ctx, tenant_a, rowcount(update, params_b))
+    outcome("update", status, value, status == "ok" and value > 0, "another tenant's row could be updated")
+
+    delete = sql.SQL("DELETE FROM {} WHERE ").format(ident) + where_b
+    status, value = attempt(ctx, tenant_a, rowcount(delete, params_b))
+    outcome("delete", status, value, status == "ok" and value > 0, "another tenant's row could be deleted")
+
+    # Move A's row to B: the new tenant value is B's, passed as text and cast by the column's type.
+    # format_type's output is a type name from the catalog: safe to compose as SQL.
+    move = sql.SQL("UPDATE {t} SET {c} = %s::text::{type} WHERE ").format(
+        t=ident, c=column, type=sql.SQL(pair.column_type)
+    ) + where_a
+    status, value = attempt(ctx, tenant_a, rowcount(move, (str(tenants["B"]), *params_a)))
+    if status == "ok" and value == 0:
+        ctx.record(table, "move", NOT_PROVEN, "tenant A's own row was not visible to tenant A")
+    else:
+        outcome("move", status, value, status == "ok" and value > 0, "a row could be moved to another tenant")
+
+    try:
+        values = synth.make_row_values(pair.oid, tenants["B"], parents=parents_b)
+    except Unsatisfiable as exc:
+        ctx.record(table, "insert", NOT_PROVEN, exc.reason)
+        return
+    columns = list(values)
+    insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        ident, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(sql.Placeholder() * len(columns))
+    )
+    status, value = attempt(ctx, tenant_a, rowcount(insert, tuple(values[c] for c in columns)))
+    outcome("insert", status, value, status == "ok" and value > 0, "a row could be inserted for another tenant")
