@@ -268,9 +268,8 @@ SELECT a.attrelid, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catal
 WHERE a.attrelid = ANY (%s::oid[]) AND a.attname = %s AND NOT a.attisdropped
 """
 _SEQUENCES = """
-SELECT c.oid::pg_catalog.regclass::text, pg_catalog.pg_sequence_last_value(c.oid)
-FROM pg_catalog.pg_class c WHERE c.relkind = 'S'
-  AND pg_catalog.has_sequence_privilege(c.oid, 'SELECT')
+SELECT pg_catalog.quote_ident(schemaname) || '.' || pg_catalog.quote_ident(sequencename), last_value
+FROM pg_catalog.pg_sequences
 """
 
 
@@ -468,9 +467,6 @@ def _probe_pair(
     except Unsatisfiable as exc:
         ctx.record(table, "insert", NOT_PROVEN, exc.reason)
         return
-    columns = list(values)
-    insert = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-        ident, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(sql.Placeholder() * len(columns))
-    )
-    status, value = attempt(ctx, tenant_a, rowcount(insert, tuple(values[c] for c in columns)))
+    insert, params = synth.insert_statement(pair.oid, values)
+    status, value = attempt(ctx, tenant_a, rowcount(insert, params))
     outcome("insert", status, value, status == "ok" and value > 0, "a row could be inserted for another tenant")
