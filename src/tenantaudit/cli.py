@@ -166,7 +166,8 @@ def demo(
 
     Starts a temporary cluster, applies the example's baseline and its migrations (the guide's
     as written, or --corrected), creates an application role `app_user` that does not own the
-    tables, audits as that role, and removes the cluster again.
+    tables, audits as that role (catalogue, data checks and write probes on synthetic rows),
+    and removes the cluster again.
     """
 
     def go() -> int:
@@ -175,7 +176,8 @@ def demo(
 
         from .config import AuditConfig, _set
 
-        cfg = AuditConfig()
+        # A throwaway database: write probes are safe, and they prove behaviour on every table.
+        cfg = AuditConfig(probe="write")
         if fail_on:
             _set(cfg, "fail_on", fail_on, origin="--fail-on")
         if probe:
