@@ -8,29 +8,8 @@
 --   refuse the link.
 -- fix: Give the parent a UNIQUE (tenant, id) key and reference it with a composite foreign key
 --   (tenant, fk_column) -> (tenant, id).
-WITH tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.relrowsecurity, c.relforcerowsecurity
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
-tenant_columns AS (
-  -- tenant tables that have the tenant column; the others are tenant-column-missing
-  SELECT t.*, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
-         pg_catalog.format_type(a.atttypid, a.atttypmod) AS column_type
-  FROM tenant_tables t
-  JOIN pg_catalog.pg_attribute a
-    ON a.attrelid = t.oid AND a.attname = %(tenant_column)s AND a.attnum > 0 AND NOT a.attisdropped
-),
-foreign_keys AS (
+-- include: tenant_tables
+, foreign_keys AS (
   SELECT k.oid, k.conname, k.conkey, k.confkey,
          child.oid AS child_oid, child.nspname, child.relname, child.attnum AS child_tenant,
          parent.oid AS parent_oid, parent.attnum AS parent_tenant

@@ -7,23 +7,10 @@
 --   Tenant tables read through views (and other materialized views) count too.
 -- fix: Revoke SELECT on the materialized view from the application role (keep it for reporting
 --   roles), or replace it with a view WITH (security_invoker = on) so the tables' policies apply.
-WITH RECURSIVE tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
--- The relations a view's or materialized view's query reads directly: what its ON SELECT rule
--- depends on.
-reads AS (
+-- include: tenant_tables
+, reads AS (
+  -- The relations a view's or materialized view's query reads directly: what its ON SELECT rule
+  -- depends on.
   SELECT DISTINCT r.ev_class AS reader, d.refobjid AS rel
   FROM pg_catalog.pg_rewrite r
   JOIN pg_catalog.pg_depend d

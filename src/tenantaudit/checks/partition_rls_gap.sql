@@ -8,22 +8,9 @@
 --   although the parent is fenced. Children of a parent with RLS disabled are left to rls-disabled.
 -- fix: ENABLE and FORCE row level security on the child with the parent's policies, or REVOKE ALL
 --   on the child from the application role (it keeps working through the parent).
-WITH RECURSIVE tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
--- Every descendant (sub-partitions too) of a tenant table whose RLS is on, with that root.
-descendants (root, child, path) AS (
+-- include: tenant_tables
+, descendants (root, child, path) AS (
+  -- Every descendant (sub-partitions too) of a tenant table whose RLS is on, with that root.
   SELECT t.oid, i.inhrelid, ARRAY[t.oid, i.inhrelid]
   FROM tenant_tables t
   JOIN pg_catalog.pg_class tc ON tc.oid = t.oid

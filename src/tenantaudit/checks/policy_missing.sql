@@ -8,23 +8,10 @@
 --   granted TO a role the application does not log in as).
 -- fix: Create a tenant policy for the application role (or PUBLIC), USING and WITH CHECK
 --   tenant column = NULLIF(current_setting(setting, true), '') cast to the column's type.
-WITH tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
--- Judged here: tenant tables that have the tenant column and RLS enabled (the rest belongs to
--- tenant-column-missing and rls-disabled).
-rls_tables AS (
+-- include: tenant_tables
+, rls_tables AS (
+  -- Judged here: tenant tables that have the tenant column and RLS enabled (the rest belongs to
+  -- tenant-column-missing and rls-disabled).
   SELECT t.oid, t.nspname, t.relname,
          -- the fence as remediations write it
          pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('

@@ -7,7 +7,7 @@
 --   restrictive policy does, every tenant reads (or changes) every other tenant's rows.
 -- fix: Add a restrictive tenant fence (it is AND-ed with whatever the permissive policies allow), or
 --   rewrite the permissive policies as tenant column = NULLIF(current_setting(setting, true), '').
--- include: policy_verdicts
+-- include: tenant_tables policy_verdicts
 , commands(cmd, label, ord) AS (VALUES ('r', 'SELECT', 1), ('w', 'UPDATE', 2), ('d', 'DELETE', 3)),
 -- A command is unscoped when permissive policies grant it rows through USING, none of them fenced,
 -- and no restrictive policy fences it (one restrictive fence is AND-ed onto everything).

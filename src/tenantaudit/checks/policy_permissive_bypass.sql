@@ -7,7 +7,7 @@
 --   tenant, whatever the fence says. Only a restrictive policy is AND-ed.
 -- fix: Drop the extra policy, fold the fence into it, or make the tenant fence RESTRICTIVE so that it
 --   holds whatever the permissive policies allow.
--- include: policy_verdicts
+-- include: tenant_tables policy_verdicts
 , commands(cmd, label, ord) AS (VALUES ('r', 'SELECT', 1), ('w', 'UPDATE', 2), ('d', 'DELETE', 3)),
 -- Commands a permissive policy fences while no restrictive one does: there, any other permissive
 -- policy is OR-ed with the fence. (A restrictive fence is AND-ed onto everything: nothing to report.)

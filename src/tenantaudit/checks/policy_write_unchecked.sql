@@ -8,7 +8,7 @@
 --   rows there, while reads look fenced.
 -- fix: ALTER POLICY ... WITH CHECK (tenant column = NULLIF(current_setting(setting, true), '')::type),
 --   or add a restrictive policy whose WITH CHECK fences the command.
--- include: policy_verdicts
+-- include: tenant_tables policy_verdicts
 , commands(cmd, label, ord) AS (VALUES ('a', 'INSERT', 1), ('w', 'UPDATE', 2)),
 -- Tables whose SELECT is wholly unscoped are policy-not-tenant-scoped's finding: not repeated here.
 read_unscoped AS (

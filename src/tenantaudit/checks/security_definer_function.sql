@@ -9,23 +9,10 @@
 --   a table when it depends on it (SQL-standard BEGIN ATOMIC bodies) or its source names it.
 -- fix: REVOKE EXECUTE on the function FROM PUBLIC and the application role, or make it SECURITY
 --   INVOKER so the caller's policies apply.
-WITH tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
--- Audited SECURITY DEFINER functions the application role can execute; with no --app-role, any
--- EXECUTE beyond the owner (a NULL proacl means PUBLIC has it: acldefault says so).
-funcs AS (
+-- include: tenant_tables
+, funcs AS (
+  -- Audited SECURITY DEFINER functions the application role can execute; with no --app-role, any
+  -- EXECUTE beyond the owner (a NULL proacl means PUBLIC has it: acldefault says so).
   SELECT p.oid, p.proname, p.proowner, p.prokind, p.prosrc, p.proargtypes, n.nspname,
          (SELECT pg_catalog.string_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC'
                                                     ELSE pg_catalog.quote_ident(g.rolname) END COLLATE "C",

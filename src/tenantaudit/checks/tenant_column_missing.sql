@@ -6,20 +6,7 @@
 --   every row is visible to every tenant, and no policy can say otherwise.
 -- fix: Add the tenant column (NOT NULL, referencing the tenants table) and backfill it, or declare
 --   the table shared by design with --global-table.
-WITH tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-)
+-- include: tenant_tables
 SELECT t.nspname AS schema_name,
        t.relname AS object_name,
        'table' AS object_kind,

@@ -6,28 +6,7 @@
 --   tenants, ids from another environment): orphans that no tenant owns and that reappear if the
 --   id is ever reused.
 -- fix: Add the foreign key NOT VALID (brief lock), then VALIDATE CONSTRAINT (no write lock).
-WITH tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.relrowsecurity, c.relforcerowsecurity
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
-tenant_columns AS (
-  -- tenant tables that have the tenant column; the others are tenant-column-missing
-  SELECT t.*, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
-         pg_catalog.format_type(a.atttypid, a.atttypmod) AS column_type
-  FROM tenant_tables t
-  JOIN pg_catalog.pg_attribute a
-    ON a.attrelid = t.oid AND a.attname = %(tenant_column)s AND a.attnum > 0 AND NOT a.attisdropped
-)
+-- include: tenant_tables
 SELECT t.nspname AS schema_name,
        t.relname AS object_name,
        'table' AS object_kind,

@@ -8,29 +8,8 @@
 --   column is generated (a sequence, identity, gen_random_uuid(), uuid_generate_v4()) reveal
 --   nothing and are not reported.
 -- fix: Include the tenant column in the key: UNIQUE (tenant_id, email), PRIMARY KEY (tenant_id, id).
-WITH tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname, c.relkind, c.relowner, c.relrowsecurity, c.relforcerowsecurity
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
-tenant_columns AS (
-  -- tenant tables that have the tenant column; the others are tenant-column-missing
-  SELECT t.*, a.attnum, a.atttypid, a.atttypmod, a.attnotnull,
-         pg_catalog.format_type(a.atttypid, a.atttypmod) AS column_type
-  FROM tenant_tables t
-  JOIN pg_catalog.pg_attribute a
-    ON a.attrelid = t.oid AND a.attname = %(tenant_column)s AND a.attnum > 0 AND NOT a.attisdropped
-),
-unique_keys AS (
+-- include: tenant_tables
+, unique_keys AS (
   SELECT t.oid, t.nspname, t.relname, t.attnum AS tenant_attnum, i.indexrelid, i.indnkeyatts,
          (i.indkey::int2[])[0:i.indnkeyatts - 1] AS key_atts,
          k.conname, k.contype,

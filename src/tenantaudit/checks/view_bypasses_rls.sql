@@ -10,23 +10,10 @@
 --   itself, and a materialized view on the way holds a copy no policy applies to.
 -- fix: ALTER VIEW ... SET (security_invoker = on) (PostgreSQL 15+) so that the querying role's
 --   policies apply, or revoke SELECT on the view from the application role.
-WITH RECURSIVE tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
--- Views and materialized views; security_invoker is read from reloptions (the option exists from
--- PostgreSQL 15; before that no view has it, and the column read works on every version).
-readers AS (
+-- include: tenant_tables
+, readers AS (
+  -- Views and materialized views; security_invoker is read from reloptions (the option exists from
+  -- PostgreSQL 15; before that no view has it, and the column read works on every version).
   SELECT c.oid, c.relkind, c.relowner,
          -- CASE: only the security_invoker value is cast (check_option=local is not a boolean)
          c.relkind = 'v' AND EXISTS (SELECT FROM pg_catalog.unnest(c.reloptions) AS o(opt)

@@ -1,24 +1,12 @@
--- Shared by the policy checks (their header says `include: policy_verdicts`): every policy on a
--- tenant table with RLS that applies to the application role, judged by whether its USING and its
--- effective write check pin the tenant column to the tenant setting. The catalogue prepends this
--- to the check's body, which continues the WITH list with ", name AS (...)" and ends in a SELECT.
-WITH RECURSIVE tenant_tables AS (
-  SELECT c.oid, n.nspname, c.relname
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p')
-    AND NOT c.relispartition
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)
-    AND n.nspname = ANY (%(schemas)s::text[])
-    AND c.oid <> %(tenant_table)s::oid
-    AND c.oid <> ALL (%(global_tables)s::oid[])
-    AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
-                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
-                      AND d.objid = c.oid AND d.deptype = 'e')
-),
+-- Shared by the policy checks (their header says `include: tenant_tables policy_verdicts`): every
+-- policy on a tenant table with RLS that applies to the application role, judged by whether its
+-- USING and its effective write check pin the tenant column to the tenant setting. It continues the
+-- WITH list that sql/tenant_tables.sql opens (so it comes second and starts with a comma); the
+-- check's body continues it in turn with ", name AS (...)" and ends in a SELECT.
+
 -- Judged here: tenant tables that have the tenant column and RLS enabled (the rest belongs to
 -- tenant-column-missing and rls-disabled).
-rls_tables AS (
+, rls_tables AS (
   SELECT t.oid, t.nspname, t.relname,
          -- the fence as remediations write it
          pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
