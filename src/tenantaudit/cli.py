@@ -188,6 +188,70 @@ def demo(
     _run(go)
 
 
+@app.command()
+def rehearse(
+    path: Path = typer.Argument(..., help="Folder of migrations: NNN_x.up.sql/.down.sql, dbmate, Flyway V/U, or NNN_x.sql with --rollback."),
+    rollback: Optional[Path] = typer.Option(None, "--rollback", help="One rollback script, run instead of down migrations."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="SQL for the schema and data that exist before the migrations."),
+    from_dsn: Optional[str] = typer.Option(None, "--from", help="Start from a live database's schema (pg_dump --schema-only; read-only)."),
+    seed_tenants: int = typer.Option(0, "--seed-tenants", min=0, help="Synthetic tenants to create in the baseline (needs the tenants table there)."),
+    rows_per_table: int = typer.Option(0, "--rows-per-table", min=0, help="Synthetic rows per table (per tenant) in the baseline."),
+    sandbox: str = typer.Option("embedded", "--sandbox", help="embedded (default, no Docker), docker, or a postgresql:// DSN of a server to create scratch databases on."),
+    pg_version: Optional[int] = typer.Option(None, "--pg-version", help="PostgreSQL major version of the sandbox [default: local binaries, else bundled]."),
+    pg_bin: Optional[Path] = typer.Option(None, "--pg-bin", help="PostgreSQL bin directory for the embedded sandbox and pg_dump."),
+    keep: bool = typer.Option(False, "--keep", help="Leave the sandbox running and print its DSN."),
+    tenant_column: Optional[str] = TenantColumn,
+    tenant_table: Optional[str] = TenantTable,
+    setting: Optional[str] = Setting,
+    app_role: Optional[str] = typer.Option(None, "--app-role", help="Role the application connects as [default: a role rehearse creates that owns nothing]."),
+    global_table: Optional[List[str]] = GlobalTables,
+    fail_on: Optional[str] = FailOn,
+    json_path: Optional[str] = JsonPath,
+    config: Optional[Path] = ConfigPath,
+) -> None:
+    """Rehearse a migration set in a disposable PostgreSQL: backup, upgrade, verify, rollback,
+    re-upgrade and restore, each step proven by schema and data fingerprints, with the locks
+    every statement takes.
+
+    Example:  tenantaudit rehearse examples/voice_agent/as_written --baseline examples/voice_agent/baseline.sql
+    """
+
+    def go() -> int:
+        from rich.console import Console
+
+        from .config import load_config
+        from .rehearsal.run import RehearsalOptions, rehearse as run_rehearsal
+
+        cfg = load_config(
+            dict(tenant_column=tenant_column, tenant_table=tenant_table, setting=setting, app_role=app_role,
+                 global_tables=global_table, fail_on=fail_on),
+            config,
+        )
+        options = RehearsalOptions(
+            path=path, rollback=rollback, baseline=baseline, from_dsn=from_dsn, seed_tenants=seed_tenants,
+            rows_per_table=rows_per_table, sandbox=sandbox, pg_version=pg_version, pg_bin=pg_bin, keep=keep, config=cfg,
+        )
+        progress_console = Console(stderr=True, highlight=False)
+        report = run_rehearsal(options, progress=_phase_printer(progress_console))
+        return _emit(report, json_path, cfg.fail_on)
+
+    _run(go)
+
+
+def _phase_printer(console):
+    marks = {"passed": ("✓", "green"), "passed with findings": ("!", "yellow"), "failed": ("✗", "bold red")}
+
+    def show(phase) -> None:
+        if phase.status == "running":
+            console.print(f"… {phase.name}", style="dim")
+            return
+        mark, style = marks.get(phase.status, ("·", "dim"))
+        detail = f" — {'; '.join(phase.details)}" if phase.details else ""
+        console.print(f"{mark} {phase.name} ({phase.seconds:.2f}s){detail}", style=style, markup=False)
+
+    return show
+
+
 @app.command("checks")
 def list_checks(
     check_id: Optional[str] = typer.Argument(None, help="Show this check's rationale, fix and full SQL."),

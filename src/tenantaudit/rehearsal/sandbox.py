@@ -212,6 +212,8 @@ class EmbeddedPostgres:
         self.tcp = tcp
         self.port = free_tcp_port() if tcp else 5432
         self.settings = {**FAST_SETTINGS, **(settings or {})}
+        self.major = self.binaries.major
+        self.roles: list[str] = []  # the cluster goes away whole: nothing to drop one by one
         self.tempdir: Path | None = None
         self.superuser = "postgres"
         self._run_as: pwd.struct_passwd | None = None
@@ -379,3 +381,162 @@ def _shell_quote(value: str) -> str:
 def _stop_leftovers() -> None:
     for sandbox in list(_live_sandboxes):
         sandbox.stop()
+
+
+# -- other backends -------------------------------------------------------------------------
+
+def client_binaries(server_major: int, pg_bin: str | os.PathLike | None = None) -> PgBinaries:
+    """pg_dump/pg_restore for a server: the same major if present, else the newest newer one
+    (pg_dump reads older servers, never newer ones)."""
+    try:
+        return find_binaries(pg_bin, server_major)
+    except SandboxError:
+        if pg_bin is not None:
+            raise
+    candidates = []
+    for bindir, source in [*_candidate_bindirs(), (_bundled_bindir(), "pgserver wheel")]:
+        if bindir is not None and (bindir / "pg_dump").is_file():
+            major = _major_of(bindir)
+            if major is not None and major >= server_major:
+                candidates.append(PgBinaries(bindir, major, source))
+    if not candidates:
+        raise SandboxError(
+            f"no pg_dump for PostgreSQL {server_major} or newer was found",
+            fix="install the PostgreSQL client of that version or pass --pg-bin",
+        )
+    return max(candidates, key=lambda b: b.major)
+
+
+class ExistingServer:
+    """A server someone else runs: rehearse creates its own scratch databases there and drops
+    them (and the roles it created) when it stops. Needs a role with CREATEDB and CREATEROLE."""
+
+    def __init__(self, dsn: str, *, pg_bin: str | os.PathLike | None = None):
+        from psycopg import conninfo
+
+        self._params = conninfo.conninfo_to_dict(dsn)
+        self._pg_bin = pg_bin
+        self._databases: list[str] = []
+        self.roles: list[str] = []  # roles the rehearsal created, dropped at stop
+        self.binaries: PgBinaries | None = None
+        self.major: int | None = None
+
+    def dsn(self, dbname: str = "postgres", user: str | None = None) -> str:
+        from psycopg import conninfo
+
+        params = {**self._params, "dbname": dbname}
+        if user:
+            params["user"] = user
+        return conninfo.make_conninfo(**params)
+
+    def connect(self, dbname: str | None = None, **kwargs):
+        import psycopg
+
+        return psycopg.connect(self.dsn(dbname or self._params.get("dbname", "postgres")), autocommit=True, **kwargs)
+
+    def start(self) -> "ExistingServer":
+        import psycopg
+
+        from ..db import _describe_connect_failure
+
+        try:
+            with self.connect() as conn:
+                self.major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+        except psycopg.OperationalError as exc:
+            raise _describe_connect_failure(exc, self._params) from None
+        self.binaries = client_binaries(self.major, self._pg_bin)
+        return self
+
+    def create_database(self, name: str) -> str:
+        from psycopg import sql
+
+        with self.connect() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+        self._databases.append(name)
+        return self.dsn(name)
+
+    def drop_database(self, name: str) -> None:
+        from psycopg import sql
+
+        with self.connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        if name in self._databases:
+            self._databases.remove(name)
+
+    def stop(self) -> None:
+        import psycopg
+        from psycopg import sql
+
+        if not self._databases and not self.roles:
+            return
+        try:
+            with self.connect() as conn:
+                for name in list(self._databases):
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+                for role in list(self.roles):
+                    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+        except psycopg.Error:
+            pass  # the server is gone: nothing of ours is left running on it
+        self._databases.clear()
+        self.roles.clear()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class DockerPostgres(ExistingServer):
+    """postgres:<major> in a container started with testcontainers; removed when stopped."""
+
+    def __init__(self, major: int, *, pg_bin: str | os.PathLike | None = None):
+        self._container = None
+        self._wanted_major = major
+        super().__init__("", pg_bin=pg_bin)
+
+    def start(self) -> "DockerPostgres":
+        try:
+            from testcontainers.postgres import PostgresContainer
+        except ImportError:
+            raise SandboxError(
+                "the docker sandbox needs testcontainers", fix="pip install 'tenantaudit[docker]'"
+            ) from None
+        try:
+            self._container = PostgresContainer(f"postgres:{self._wanted_major}", driver=None)
+            self._container.start()
+        except Exception as exc:  # docker's errors come in many types; all mean "no usable engine"
+            self._container = None
+            raise SandboxError(
+                f"no Docker engine answered ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                fix="start Docker, or use the embedded sandbox (the default)",
+            ) from None
+        c = self._container
+        self._params = {
+            "host": c.get_container_host_ip(),
+            "port": str(c.get_exposed_port(5432)),
+            "user": c.username,
+            "password": c.password,
+            "dbname": c.dbname,
+        }
+        return super().start()
+
+    def stop(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.stop()
+            finally:
+                self._container = None
+                self._databases.clear()
+                self.roles.clear()
+
+
+def open_sandbox(spec: str, *, major: int | None = None, pg_bin: str | os.PathLike | None = None):
+    """``embedded`` (default), ``docker``, or a postgresql:// DSN of an existing server."""
+    if spec in ("", "embedded"):
+        return EmbeddedPostgres(pg_bin=pg_bin, major=major)
+    if spec == "docker":
+        return DockerPostgres(major or 16, pg_bin=pg_bin)
+    if spec.startswith(("postgresql://", "postgres://")) or "=" in spec:
+        return ExistingServer(spec, pg_bin=pg_bin)
+    raise SandboxError(f"--sandbox {spec!r} is not embedded, docker or a postgresql:// DSN", fix="pick one of those")

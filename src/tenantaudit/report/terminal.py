@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.padding import Padding
 from rich.markup import escape
@@ -107,7 +109,42 @@ def probe_matrix(report: Report) -> Text:
     return out
 
 
+_PHASE_MARKS = {"passed": ("✓", "green"), "passed with findings": ("!", "yellow"), "failed": ("✗", "bold red")}
+
+
+def phase_summary(report: Report) -> Text:
+    out = Text()
+    out.append("Rehearsal phases\n", style="bold")
+    for phase in report.phases:
+        mark, style = _PHASE_MARKS.get(phase["status"], ("·", "dim"))
+        out.append(f"{mark} {phase['name']:<12} {phase['status']:<21} {phase['seconds']:>7.2f}s\n", style=style)
+        for detail in phase["details"]:
+            out.append(f"    {detail}\n", style="dim")
+    return out
+
+
+def lock_summary(report: Report) -> Text:
+    """Statements whose locks block reads or writes of a table that already held rows."""
+    out = Text()
+    heavy = [
+        (trace, lock)
+        for trace in report.locks
+        for lock in trace.get("locks", [])
+        if lock.get("blocks") and lock.get("rows")
+    ]
+    out.append(f"Locks: {len(report.locks)} statements traced, {len(heavy)} blocking locks on tables with rows\n", style="bold")
+    for trace, lock in heavy:
+        where = f"{Path(trace['file']).name}:{trace['line']}"
+        out.append(f"  {where:<36} {lock['mode']:<24} {lock['relation']} ({lock['rows']} rows): blocks {lock['blocks']}\n")
+        out.append(f"      {trace['statement']}\n", style="dim")
+    return out
+
+
 def render(report: Report, console: Console) -> None:
+    if report.phases:
+        console.print(phase_summary(report))
+    if report.locks:
+        console.print(lock_summary(report))
     if report.coverage:
         console.print(coverage_matrix(report))
     if report.probes:

@@ -1,0 +1,480 @@
+"""`tenantaudit rehearse`: the whole migration cycle in a disposable PostgreSQL, each step proven.
+
+Phases, in order: sandbox, baseline (schema, legacy data, synthetic tenants), fingerprint F0,
+backup (pg_dump -Fc), upgrade (every statement lock-traced), verify (`check` with write probes,
+plus upgrade-data-loss), rollback (compared with F0), reapply (compared with the first upgrade),
+restore (the backup into a fresh database, compared with F0). A phase that fails stops the
+cycle: the later phases are marked not run. The sandbox is torn down whatever happens.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+from psycopg import sql
+
+from ..config import AuditConfig
+from ..db import first_line
+from ..errors import ConfigError, SandboxError, TenantAuditError
+from ..findings import Finding, Report, Severity
+from .fingerprint import data_fingerprint, diff_data, diff_schema, schema_fingerprint
+from .locks import LockTracer, StatementTrace, lock_findings
+from .migrations import Migration, MigrationSet, Statement, discover, split_statements
+from .sandbox import open_sandbox
+
+PHASES = ("sandbox", "baseline", "fingerprint", "backup", "upgrade", "verify", "rollback", "reapply", "restore")
+DEFAULT_APP_ROLE = "tenantaudit_app"
+PASSED, FAILED, NOT_RUN, WARNED = "passed", "failed", "not run", "passed with findings"
+
+
+@dataclass
+class RehearsalOptions:
+    path: Path
+    rollback: Path | None = None
+    baseline: Path | None = None
+    from_dsn: str | None = None
+    seed_tenants: int = 0
+    rows_per_table: int = 0
+    sandbox: str = "embedded"
+    pg_version: int | None = None
+    pg_bin: Path | None = None
+    keep: bool = False
+    config: AuditConfig = field(default_factory=AuditConfig)
+
+
+@dataclass
+class Phase:
+    name: str
+    status: str = NOT_RUN
+    seconds: float = 0.0
+    details: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class PhaseFailed(Exception):
+    """The current phase could not complete; the finding explaining why is already recorded."""
+
+
+Progress = Callable[[Phase], None]
+
+
+class Rehearsal:
+    def __init__(self, options: RehearsalOptions, progress: Progress | None = None):
+        self.options = options
+        self.progress = progress or (lambda phase: None)
+        self.report = Report(command="rehearse", target=str(options.path), settings=options.config.as_settings())
+        self.phases = {name: Phase(name) for name in PHASES}
+        self.findings: list[Finding] = []
+        self.traces: list[StatementTrace] = []
+        self.sandbox = None
+        self.workdir: Path | None = None
+        self.kept_dsn: str | None = None
+
+    # -- driver --------------------------------------------------------------------------
+    def run(self) -> Report:
+        migrations = discover(self.options.path, self.options.rollback)
+        self.report.notes.extend(migrations.problems)
+        self.workdir = Path(tempfile.mkdtemp(prefix="tenantaudit-rehearse-"))
+        try:
+            self._cycle(migrations)
+        finally:
+            self._teardown()
+        self.report.findings = self.findings
+        self.report.phases = [p.to_dict() for p in self.phases.values()]
+        self.report.locks = [t.to_dict() for t in self.traces]
+        return self.report
+
+    def _cycle(self, migrations: MigrationSet) -> None:
+        steps = [
+            ("sandbox", self._start_sandbox),
+            ("baseline", self._baseline),
+            ("fingerprint", self._fingerprint_baseline),
+            ("backup", self._backup),
+            ("upgrade", lambda: self._upgrade(migrations, phase="upgrade")),
+            ("verify", self._verify),
+            ("rollback", lambda: self._rollback(migrations)),
+            ("reapply", lambda: self._reapply(migrations)),
+            ("restore", self._restore),
+        ]
+        for name, step in steps:
+            phase = self.phases[name]
+            phase.status = "running"
+            self.progress(phase)
+            started = time.perf_counter()
+            try:
+                step()
+            except PhaseFailed:
+                phase.status = FAILED
+            else:
+                if phase.status == "running":
+                    phase.status = PASSED
+            finally:
+                phase.seconds = round(time.perf_counter() - started, 3)
+                if phase.status == "running":  # an unexpected error or Ctrl-C
+                    phase.status = FAILED
+                self.progress(phase)
+            if phase.status == FAILED:
+                return
+
+    # -- phases --------------------------------------------------------------------------
+    def _start_sandbox(self) -> None:
+        opts = self.options
+        self.sandbox = open_sandbox(opts.sandbox, major=opts.pg_version, pg_bin=opts.pg_bin).start()
+        binaries = self.sandbox.binaries
+        self.phases["sandbox"].details.append(
+            f"PostgreSQL {self.sandbox.major} ({opts.sandbox or 'embedded'}); pg_dump from {binaries.source}: {binaries.bindir}"
+        )
+        self.dbname = f"rehearsal_{secrets.token_hex(4)}"
+        self.dsn = self.sandbox.create_database(self.dbname)
+
+    def _connect(self, dsn: str | None = None) -> psycopg.Connection:
+        return psycopg.connect(dsn or self.dsn, autocommit=True)
+
+    def _baseline(self) -> None:
+        opts = self.options
+        phase = self.phases["baseline"]
+        statements: list[Statement] = []
+        if opts.from_dsn:
+            statements += self._schema_from(opts.from_dsn)
+        if opts.baseline:
+            if not opts.baseline.is_file():
+                raise ConfigError(f"--baseline {opts.baseline}: no such file", fix="check the path")
+            statements += split_statements(opts.baseline.read_text(encoding="utf-8"), opts.baseline)
+        with self._connect() as conn:
+            for statement in statements:
+                try:
+                    conn.execute(statement.sql)
+                except psycopg.Error as exc:
+                    self._statement_failed("migration-failed", "baseline", statement, exc, migration="baseline")
+                    raise PhaseFailed from None
+            phase.details.append(f"{len(statements)} statements")
+            if opts.seed_tenants or opts.rows_per_table:
+                phase.details.append(self._seed(conn))
+
+    def _schema_from(self, dsn: str) -> list[Statement]:
+        """The live database's schema, read-only, via pg_dump --schema-only (password never shown)."""
+        from ..db import mask_dsn, parse_dsn
+
+        parse_dsn(dsn)
+        assert self.workdir is not None and self.sandbox is not None
+        target = self.workdir / "source-schema.sql"
+        proc = subprocess.run(
+            [self.sandbox.binaries.tool("pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
+             "--file", str(target), "--dbname", dsn],
+            capture_output=True, text=True, timeout=600,
+        )
+        if proc.returncode != 0:
+            reason = (proc.stderr.strip().splitlines() or ["pg_dump failed"])[-1]
+            raise ConfigError(f"--from {mask_dsn(dsn)}: {reason.replace(dsn, mask_dsn(dsn))}", fix="check the DSN and that pg_dump can reach it")
+        text = "\n".join(line for line in target.read_text(encoding="utf-8").splitlines()
+                         if not line.startswith(("SET ", "SELECT pg_catalog.set_config('search_path'", "\\")))
+        return split_statements(text, target)
+
+    def _seed(self, conn: psycopg.Connection) -> str:
+        """Synthetic tenants and rows in the baseline's tables, so the cycle moves real data."""
+        from ..synth import Synthesizer, Unsatisfiable
+        from ..config import split_qualified_name
+        from ..catalog import quote_qualified
+
+        opts = self.options
+        cfg = opts.config
+        tables = [r[0] for r in conn.execute(
+            """SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+                 AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+               ORDER BY 1""").fetchall()]
+        tenant_oid = conn.execute(
+            "SELECT pg_catalog.to_regclass(%s)::oid", (quote_qualified(*split_qualified_name(cfg.tenant_table)),)
+        ).fetchone()[0]
+        made, skipped = 0, []
+        with conn.transaction():
+            synth = Synthesizer(conn, [t for t in tables if t != tenant_oid], tenant_column=cfg.tenant_column,
+                                tenant_table_oid=tenant_oid or 0)
+            tenants = [synth.new_tenant() for _ in range(opts.seed_tenants)] if tenant_oid else []
+            for oid in synth.order():
+                for tenant in tenants or [None]:
+                    for _ in range(opts.rows_per_table):
+                        try:
+                            synth.insert_row(oid, tenant)
+                            made += 1
+                        except Unsatisfiable as exc:
+                            skipped.append(exc.reason)
+                            break
+        note = f"seeded {made} synthetic rows" + (f" for {len(tenants)} tenants" if tenants else "")
+        if skipped:
+            note += f"; not seeded: {'; '.join(sorted(set(skipped)))}"
+        return note
+
+    def _fingerprint_baseline(self) -> None:
+        with self._connect() as conn:
+            self.f0_schema = schema_fingerprint(conn)
+            self.f0_columns = _table_columns(conn)
+            # every later hash is taken over these same columns, so rows compare over what existed
+            self.f0_data = self._data(conn)
+        self.preexisting_rows = {table: count for table, (count, _) in self.f0_data.items()}
+        self.phases["fingerprint"].details.append(
+            f"{len(self.f0_schema)} schema objects, {len(self.f0_data)} tables, {sum(self.preexisting_rows.values())} rows"
+        )
+
+    def _data(self, conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
+        return data_fingerprint(conn, tables=list(self.f0_columns), columns=self.f0_columns)
+
+    def _backup(self) -> None:
+        assert self.workdir is not None
+        self.backup_file = self.workdir / "baseline.dump"
+        self._pg_tool("pg_dump", "-Fc", "--file", str(self.backup_file), "--dbname", self.dsn)
+        self.phases["backup"].details.append(f"pg_dump -Fc: {self.backup_file.stat().st_size} bytes")
+
+    def _pg_tool(self, tool: str, *args: str) -> None:
+        proc = subprocess.run([self.sandbox.binaries.tool(tool), *args], capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            reason = (proc.stderr.strip().splitlines() or [f"{tool} exited {proc.returncode}"])[-1]
+            phase = "backup" if tool == "pg_dump" else "restore"
+            self.findings.append(Finding(
+                category="backup-restore-mismatch", check="rehearsal:backup", severity=Severity.HIGH,
+                schema=None, table=None, object_kind="database", phase=phase,
+                message=f"{tool} failed: {reason}", remediation=None))
+            raise PhaseFailed
+
+    def _upgrade(self, migrations: MigrationSet, *, phase: str) -> None:
+        category = "migration-failed" if phase == "upgrade" else "reapply-failed"
+        with self._connect() as conn:
+            tracer = LockTracer(conn, self.preexisting_rows)
+            for migration in migrations.migrations:
+                self._apply(conn, tracer, migration, migration.up, "up", category, phase, migration.transactional)
+            self.phases[phase].details.append(f"{len(migrations.migrations)} migrations applied")
+            if phase == "upgrade":
+                self.f1_schema = schema_fingerprint(conn)
+
+    def _apply(
+        self,
+        conn: psycopg.Connection,
+        tracer: LockTracer,
+        migration: Migration | None,
+        statements: list[Statement],
+        direction: str,
+        category: str,
+        phase: str,
+        transactional: bool,
+    ) -> None:
+        """Run statements, one transaction for the lot when possible, every statement traced."""
+        label = migration.label if migration else "rollback script"
+        try:
+            if transactional:
+                conn.execute("BEGIN")
+                tracer.begin_transaction()
+            for statement in statements:
+                if transactional and _is_transaction_control(statement.sql):
+                    continue  # the rehearsal's own transaction wraps the migration
+                try:
+                    trace = tracer.run(
+                        statement.sql, migration=label, direction=direction, file=str(statement.file),
+                        line=statement.line, summary=statement.summary,
+                    )
+                except psycopg.Error as exc:
+                    if transactional:
+                        conn.execute("ROLLBACK")
+                    self._statement_failed(category, phase, statement, exc, migration=label)
+                    raise PhaseFailed from None
+                if phase in ("upgrade", "rollback"):  # reapply repeats the upgrade's trace
+                    self.traces.append(trace)
+            if transactional:
+                conn.execute("COMMIT")
+        except psycopg.OperationalError as exc:
+            raise SandboxError(f"the sandbox connection failed during {phase}: {first_line(exc)}", fix="see the server log") from None
+
+    def _statement_failed(self, category: str, phase: str, statement: Statement, exc: psycopg.Error, *, migration: str) -> None:
+        sqlstate = getattr(exc, "sqlstate", None) or "?????"
+        self.findings.append(Finding(
+            category=category,
+            check=f"rehearsal:{phase}",
+            severity=Severity.CRITICAL,
+            schema=None,
+            table=None,
+            object_kind="migration",
+            phase=phase,
+            migration=f"{migration} ({statement.file.name})",
+            line=statement.line,
+            message=f"{statement.file.name}:{statement.line}: `{statement.summary}` failed with SQLSTATE {sqlstate}: {first_line(exc)}",
+            remediation=None,
+        ))
+        self.phases[phase].details.append(f"failed at {statement.file.name}:{statement.line}")
+
+    def _verify(self) -> None:
+        from ..audit import audit
+
+        cfg = self.options.config
+        with self._connect() as conn:
+            app_role = cfg.app_role or DEFAULT_APP_ROLE
+            exists = conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)", (app_role,)).fetchone()[0]
+            if not exists:
+                _create_app_role(conn, app_role)
+                self.sandbox.roles.append(app_role)
+                self.phases["verify"].details.append(f"created app role {app_role} (owns nothing, DML on every table)")
+            after = self._data(conn)
+        verify_config = AuditConfig(**{**vars(cfg), "app_role": app_role, "probe": "write"})
+        try:
+            report = audit(self.dsn, verify_config)
+        except TenantAuditError as exc:
+            self.phases["verify"].details.append(f"check could not run: {exc.one_line()}")
+            raise PhaseFailed from None
+        for finding in report.findings:
+            finding.phase = "verify"
+        self.findings.extend(report.findings)
+        self.report.coverage = report.coverage
+        self.report.probes = report.probes
+        self.report.data_results = report.data_results
+        self.report.sequences_advanced = report.sequences_advanced
+        self._data_loss(diff_data(self.f0_data, after), "upgrade-data-loss", "verify")
+        self.phases["verify"].details.append(f"{len(report.findings)} findings from check")
+        if report.findings:
+            self.phases["verify"].status = WARNED
+
+    def _data_loss(self, differences, category: str, phase: str) -> None:
+        for difference in differences:
+            schema, _, table = difference.key.partition(".")
+            self.findings.append(Finding(
+                category=category, check=f"rehearsal:{phase}", severity=Severity.CRITICAL,
+                schema=schema, table=table, phase=phase,
+                message=difference.describe(expected_gone="appeared", expected_back="is gone with its rows"),
+                remediation=None))
+        if differences:
+            self.phases[phase].status = WARNED
+
+    def _rollback(self, migrations: MigrationSet) -> None:
+        phase = self.phases["rollback"]
+        with self._connect() as conn:
+            tracer = LockTracer(conn, self.preexisting_rows)
+            if migrations.rollback is not None:
+                self._apply(conn, tracer, None, migrations.rollback, "down", "rollback-failed", "rollback", True)
+                phase.details.append(f"rollback script {migrations.rollback_file}")
+            else:
+                missing = [m.label for m in migrations.migrations if m.down is None]
+                if missing:
+                    self.findings.append(Finding(
+                        category="rollback-failed", check="rehearsal:rollback", severity=Severity.HIGH,
+                        schema=None, table=None, object_kind="migration", phase="rollback",
+                        migration=", ".join(missing),
+                        message=f"no down migration for {', '.join(missing)} and no --rollback script: the rollback cannot be rehearsed",
+                        remediation="write the down migration (it must undo exactly what the up does) or pass --rollback FILE"))
+                    raise PhaseFailed
+                for migration in reversed(migrations.migrations):
+                    self._apply(conn, tracer, migration, migration.down or [], "down", "rollback-failed", "rollback",
+                                all(s.transactional for s in migration.down or []))
+                phase.details.append(f"{len(migrations.migrations)} down migrations applied")
+            after_schema = schema_fingerprint(conn)
+            after_data = self._data(conn)
+            policies = _policy_counts(conn)
+        drift = diff_schema(self.f0_schema, after_schema)
+        for difference in drift:
+            message = difference.describe()
+            schema, table = _object_of(difference.key)
+            if difference.key.startswith("rls ") and "enabled" in (difference.after or "") and not policies.get(f"{schema}.{table}"):
+                message += ": RLS is on and no policy is left, so a non-owner application now sees no rows at all"
+            self.findings.append(Finding(
+                category="rollback-schema-drift", check="rehearsal:rollback", severity=Severity.HIGH,
+                schema=schema, table=table, phase="rollback", message=message,
+                remediation="make the down migration undo this: the rollback must return the schema to the baseline"))
+        self._data_loss(diff_data(self.f0_data, after_data), "rollback-data-loss", "rollback")
+        phase.details.append(f"{len(drift)} schema differences from the baseline")
+        if drift:
+            phase.status = WARNED
+
+    def _reapply(self, migrations: MigrationSet) -> None:
+        self._upgrade(migrations, phase="reapply")
+        with self._connect() as conn:
+            again = schema_fingerprint(conn)
+        differences = diff_schema(self.f1_schema, again)
+        for difference in differences:
+            self.phases["reapply"].details.append(difference.describe(expected_gone="was added", expected_back="is missing"))
+        if differences:
+            self.phases["reapply"].status = WARNED
+
+    def _restore(self) -> None:
+        restored = f"{self.dbname}_restore"
+        dsn = self.sandbox.create_database(restored)
+        self._pg_tool("pg_restore", "--no-owner", "--exit-on-error", "--dbname", dsn, str(self.backup_file))
+        with self._connect(dsn) as conn:
+            schema = schema_fingerprint(conn)
+            data = self._data(conn)
+        differences = diff_schema(self.f0_schema, schema) + diff_data(self.f0_data, data)
+        for difference in differences:
+            schema_name, table = _object_of(difference.key)
+            self.findings.append(Finding(
+                category="backup-restore-mismatch", check="rehearsal:restore", severity=Severity.HIGH,
+                schema=schema_name, table=table, phase="restore",
+                message="restored backup: " + difference.describe(expected_gone="appeared", expected_back="is missing"),
+                remediation=None))
+        self.phases["restore"].details.append(f"restored into a fresh database: {len(differences)} differences")
+        if differences:
+            self.phases["restore"].status = WARNED
+
+    def _teardown(self) -> None:
+        import shutil
+
+        try:
+            if self.sandbox is not None:
+                if self.options.keep and hasattr(self, "dsn"):
+                    self.kept_dsn = self.dsn
+                    self.report.notes.append(f"--keep: the sandbox is still running: {self.dsn}")
+                else:
+                    self.sandbox.stop()
+        finally:
+            if self.workdir is not None:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Report:
+    return Rehearsal(options, progress).run()
+
+
+def _is_transaction_control(text: str) -> bool:
+    return text.strip().rstrip(";").strip().upper() in ("BEGIN", "COMMIT", "END", "START TRANSACTION", "BEGIN TRANSACTION")
+
+
+def _table_columns(conn: psycopg.Connection) -> dict[str, list[str]]:
+    rows = conn.execute(
+        """SELECT n.nspname || '.' || c.relname, pg_catalog.array_agg(a.attname ORDER BY a.attnum)
+           FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+           WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+           GROUP BY 1"""
+    ).fetchall()
+    return {table: list(columns) for table, columns in rows}
+
+
+def _policy_counts(conn: psycopg.Connection) -> dict[str, int]:
+    rows = conn.execute(
+        """SELECT n.nspname || '.' || c.relname, pg_catalog.count(*) FROM pg_catalog.pg_policy p
+           JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           GROUP BY 1"""
+    ).fetchall()
+    return dict(rows)
+
+
+def _object_of(key: str) -> tuple[str | None, str | None]:
+    """'column public.leads.tenant_id' -> ('public', 'leads'); 'index public.idx' -> ('public', 'idx')."""
+    _, _, name = key.partition(" ")
+    parts = name.split(".")
+    if len(parts) >= 2:
+        return parts[0], parts[1].split("(")[0]
+    return None, name or None
+
+
+def _create_app_role(conn: psycopg.Connection, role: str) -> None:
+    from ..example import create_app_role
+
+    schemas = [r[0] for r in conn.execute(
+        "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'"
+    ).fetchall()]
+    create_app_role(conn, role, schemas)
