@@ -273,7 +273,7 @@ class Rehearsal:
                 conn.execute("BEGIN")
                 tracer.begin_transaction()
             for statement in statements:
-                if transactional and _is_transaction_control(statement.sql):
+                if transactional and statement.controls_transaction:
                     continue  # the rehearsal's own transaction wraps the migration
                 try:
                     trace = tracer.run(
@@ -369,7 +369,7 @@ class Rehearsal:
                     raise PhaseFailed
                 for migration in reversed(migrations.migrations):
                     self._apply(conn, tracer, migration, migration.down or [], "down", "rollback-failed", "rollback",
-                                all(s.transactional for s in migration.down or []))
+                                migration.down_transactional)
                 phase.details.append(f"{len(migrations.migrations)} down migrations applied")
             after_schema = schema_fingerprint(conn)
             after_data = self._data(conn)
@@ -435,10 +435,6 @@ class Rehearsal:
 
 def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Report:
     return Rehearsal(options, progress).run()
-
-
-def _is_transaction_control(text: str) -> bool:
-    return text.strip().rstrip(";").strip().upper() in ("BEGIN", "COMMIT", "END", "START TRANSACTION", "BEGIN TRANSACTION")
 
 
 def _table_columns(conn: psycopg.Connection) -> dict[str, list[str]]:
