@@ -50,6 +50,15 @@ def create_app_role(conn: psycopg.Connection, role: str, schemas: list[str] = ["
         conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(ident, sql.Identifier(role)))
 
 
+def drop_app_role_grants(conn: psycopg.Connection, role: str, schemas: list[str] = ["public"]) -> None:
+    """Undo create_app_role's grants (the role itself is cluster-wide: the caller drops it)."""
+    for schema in schemas:
+        ident, who = sql.Identifier(schema), sql.Identifier(role)
+        conn.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(ident, who))
+        conn.execute(sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(ident, who))
+        conn.execute(sql.SQL("REVOKE USAGE ON SCHEMA {} FROM {}").format(ident, who))
+
+
 def run_demo(example: Path | None, *, corrected: bool, pg_bin: Path | None, config: AuditConfig) -> Report:
     from rich.console import Console
 

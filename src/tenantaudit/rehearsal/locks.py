@@ -225,14 +225,16 @@ def lock_findings(traces: list[StatementTrace]) -> list[Finding]:
                 worst[lock.relation] = lock
         for relation, lock in worst.items():
             schema, _, table = relation.partition(".")
-            high = lock.blocks == READS_AND_WRITES
             statement = trace.sql or trace.statement
+            safer = safer_form(statement)
             rows = f"{lock.rows} row" + ("" if lock.rows == 1 else "s")
             findings.append(
                 Finding(
                     category=CATEGORY,
                     check=CHECK,
-                    severity=Severity.HIGH if high else Severity.MEDIUM,
+                    # A statement with a safer form is worth changing (medium); one without can
+                    # only be kept short with a lock_timeout (low). Neither fails a run by default.
+                    severity=Severity.MEDIUM if safer else Severity.LOW,
                     schema=schema,
                     table=table,
                     title=f"statement blocks {lock.blocks} of a table with data",
@@ -240,7 +242,7 @@ def lock_findings(traces: list[StatementTrace]) -> list[Finding]:
                         f"{trace.statement} holds {lock.mode} on {relation} ({rows}): blocks {lock.blocks}"
                         f" while it runs and until its transaction ends"
                     ),
-                    remediation=safer_form(statement) or _generic_remediation(statement, lock),
+                    remediation=safer or _generic_remediation(statement, lock),
                     migration=trace.migration,
                     line=trace.line,
                 )

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from ..config import AuditConfig
 from ..db import first_line
-from ..errors import ConfigError, SandboxError, TenantAuditError
+from ..errors import ConfigError, SandboxError
 from ..findings import Finding, Report, Severity
 from .fingerprint import data_fingerprint, diff_data, diff_schema, schema_fingerprint
 from .locks import LockTracer, StatementTrace, lock_findings
@@ -88,6 +88,10 @@ class Rehearsal:
             self._cycle(migrations)
         finally:
             self._teardown()
+        for direction, phase in (("up", "upgrade"), ("down", "rollback")):
+            for finding in lock_findings([t for t in self.traces if t.direction == direction]):
+                finding.phase = phase
+                self.findings.append(finding)
         self.report.findings = self.findings
         self.report.phases = [p.to_dict() for p in self.phases.values()]
         self.report.locks = [t.to_dict() for t in self.traces]
@@ -324,9 +328,19 @@ class Rehearsal:
         verify_config = AuditConfig(**{**vars(cfg), "app_role": app_role, "probe": "write"})
         try:
             report = audit(self.dsn, verify_config)
-        except TenantAuditError as exc:
-            self.phases["verify"].details.append(f"check could not run: {exc.one_line()}")
-            raise PhaseFailed from None
+        except ConfigError as exc:
+            # e.g. no tenants table after this upgrade: the tenant audit does not apply, the
+            # rest of the cycle (data loss, rollback, restore) still does
+            self.phases["verify"].details.append(f"check skipped: {exc.one_line()}")
+            report = Report(command="check", target=self.dsn)
+        finally:
+            if not exists:
+                # the grants were the rehearsal's, not the migrations': take them back before the
+                # rollback is compared with the baseline
+                with self._connect() as conn:
+                    from ..example import drop_app_role_grants
+
+                    drop_app_role_grants(conn, app_role, _user_schemas(conn))
         for finding in report.findings:
             finding.phase = "verify"
         self.findings.extend(report.findings)
@@ -374,7 +388,7 @@ class Rehearsal:
             after_schema = schema_fingerprint(conn)
             after_data = self._data(conn)
             policies = _policy_counts(conn)
-        drift = diff_schema(self.f0_schema, after_schema)
+        drift = _whole_tables(diff_schema(self.f0_schema, after_schema))
         for difference in drift:
             message = difference.describe()
             schema, table = _object_of(difference.key)
@@ -437,6 +451,21 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Rep
     return Rehearsal(options, progress).run()
 
 
+_PARTS_OF_A_TABLE = ("column", "constraint", "rls", "owner", "grant", "policy", "trigger")
+
+
+def _whole_tables(differences: list) -> list:
+    """When a whole table was added or removed, its columns, constraints, grants... differ too:
+    keep the table's own line and drop the parts it implies."""
+    whole = {d.key.partition(" ")[2] for d in differences if d.key.startswith("table ") and d.kind in ("added", "removed")}
+
+    def implied(d) -> bool:
+        kind, _, name = d.key.partition(" ")
+        return kind in _PARTS_OF_A_TABLE and any(name == t or name.startswith(t + ".") for t in whole)
+
+    return [d for d in differences if not implied(d)]
+
+
 def _table_columns(conn: psycopg.Connection) -> dict[str, list[str]]:
     rows = conn.execute(
         """SELECT n.nspname || '.' || c.relname, pg_catalog.array_agg(a.attname ORDER BY a.attnum)
@@ -467,10 +496,13 @@ def _object_of(key: str) -> tuple[str | None, str | None]:
     return None, name or None
 
 
+def _user_schemas(conn: psycopg.Connection) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'"
+    ).fetchall()]
+
+
 def _create_app_role(conn: psycopg.Connection, role: str) -> None:
     from ..example import create_app_role
 
-    schemas = [r[0] for r in conn.execute(
-        "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'"
-    ).fetchall()]
-    create_app_role(conn, role, schemas)
+    create_app_role(conn, role, _user_schemas(conn))
