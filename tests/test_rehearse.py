@@ -288,3 +288,59 @@ def test_server_killed_mid_phase_fails_cleanly_and_leaves_nothing_behind(tmp_pat
         time.sleep(0.2)  # backends notice their postmaster died within moments
     assert left_in(private_tmp) == []
     assert postgres_processes_under(private_tmp) == []
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+def test_from_a_live_database_starts_from_its_schema_and_never_shows_the_password(db, tmp_path):
+    role = db.role("source")
+    reader = db.role("reader")
+    db.sql(
+        f"""CREATE ROLE "{role}" LOGIN PASSWORD 'source-secret-pw';
+            CREATE ROLE "{reader}" NOLOGIN;
+            {TENANTS}
+            CREATE TABLE notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants, body text);
+            ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY readers ON notes TO "{reader}" USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);
+            GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{role}";"""
+    )
+    source = db.sandbox.tcp_dsn(db.name, role, "source-secret-pw")
+    folder = write(tmp_path / "m", {
+        "001_idx.up.sql": "CREATE INDEX notes_tenant ON notes (tenant_id);",
+        "001_idx.down.sql": "DROP INDEX notes_tenant;",
+    })
+    out = tmp_path / "r.json"
+    proc = run_cli("rehearse", str(folder), "--from", source, "--json", str(out), timeout=300)
+    assert "source-secret-pw" not in proc.stdout + proc.stderr + out.read_text()
+    report = json.loads(out.read_text())
+    statuses = {p["name"]: p["status"] for p in report["phases"]}
+    assert statuses["restore"] in ("passed", "passed with findings"), (statuses, proc.stderr)
+    assert any("statements" in d for p in report["phases"] if p["name"] == "baseline" for d in p["details"])
+    # the source was only read
+    assert db.sql("SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_tenant'") == [(0,)]
+
+
+def test_seeded_tenants_and_rows_move_through_the_cycle(tmp_path):
+    baseline = tmp_path / "baseline.sql"
+    baseline.write_text(TENANTS + "CREATE TABLE notes (id serial, tenant_id uuid NOT NULL REFERENCES tenants,"
+                        " body text NOT NULL CHECK (length(body) > 2), PRIMARY KEY (tenant_id, id));")
+    folder = write(tmp_path / "m", {
+        "001_col.up.sql": "ALTER TABLE notes ADD COLUMN extra int;",
+        "001_col.down.sql": "ALTER TABLE notes DROP COLUMN extra;",
+    })
+    report = run(folder, baseline=baseline, seed_tenants=3, rows_per_table=4)
+    baseline_phase = next(p for p in report.phases if p["name"] == "baseline")
+    assert any("seeded 12 synthetic rows for 3 tenants" in d for d in baseline_phase["details"]), baseline_phase
+    assert of(report, "upgrade-data-loss") == [] and of(report, "rollback-data-loss") == []
+    assert phases(report)["restore"] == "passed"
+
+
+def test_keep_leaves_the_sandbox_running_and_says_how_to_remove_it(tmp_path):
+    folder = write(tmp_path / "m", {"001_t.up.sql": TENANTS, "001_t.down.sql": "DROP TABLE tenants;"})
+    report = run(folder, keep=True)
+    (note,) = [n for n in report.notes if n.startswith("--keep")]
+    dsn = note.split("running: ")[1].split(" (remove")[0]
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT to_regclass('public.tenants') IS NOT NULL").fetchone() == (True,)
+    cleanup = note.split("remove it with: ")[1].rstrip(")")
+    subprocess.run(cleanup, shell=True, check=True, capture_output=True)

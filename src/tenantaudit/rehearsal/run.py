@@ -132,7 +132,22 @@ class Rehearsal:
     # -- phases --------------------------------------------------------------------------
     def _start_sandbox(self) -> None:
         opts = self.options
-        self.sandbox = open_sandbox(opts.sandbox, major=opts.pg_version, pg_bin=opts.pg_bin).start()
+        wanted = opts.pg_version
+        if opts.from_dsn:
+            self.source_major, self.source_roles = _source_facts(opts.from_dsn)
+            wanted = wanted or self.source_major
+        try:
+            self.sandbox = open_sandbox(opts.sandbox, major=wanted, pg_bin=opts.pg_bin).start()
+        except SandboxError:
+            if opts.pg_version or not opts.from_dsn:
+                raise
+            # no binaries of the source's version here: rehearse on what there is, and say so
+            self.sandbox = open_sandbox(opts.sandbox, pg_bin=opts.pg_bin).start()
+        if opts.from_dsn and self.sandbox.major != self.source_major:
+            self.report.notes.append(
+                f"warning: the source runs PostgreSQL {self.source_major} but the sandbox runs {self.sandbox.major}; "
+                f"install PostgreSQL {self.source_major} binaries or pass --pg-bin to rehearse on the same version"
+            )
         binaries = self.sandbox.binaries
         self.phases["sandbox"].details.append(
             f"PostgreSQL {self.sandbox.major} ({opts.sandbox or 'embedded'}); pg_dump from {binaries.source}: {binaries.bindir}"
@@ -148,6 +163,7 @@ class Rehearsal:
         phase = self.phases["baseline"]
         statements: list[Statement] = []
         if opts.from_dsn:
+            self._create_roles(self.source_roles)
             statements += self._schema_from(opts.from_dsn)
         if opts.baseline:
             if not opts.baseline.is_file():
@@ -171,8 +187,11 @@ class Rehearsal:
         parse_dsn(dsn)
         assert self.workdir is not None and self.sandbox is not None
         target = self.workdir / "source-schema.sql"
+        from .sandbox import client_binaries
+
+        pg_dump = client_binaries(self.source_major, self.options.pg_bin).tool("pg_dump")
         proc = subprocess.run(
-            [self.sandbox.binaries.tool("pg_dump"), "--schema-only", "--no-owner", "--no-privileges",
+            [pg_dump, "--schema-only", "--no-owner", "--no-privileges",
              "--file", str(target), "--dbname", dsn],
             capture_output=True, text=True, timeout=600,
         )
@@ -182,6 +201,14 @@ class Rehearsal:
         text = "\n".join(line for line in target.read_text(encoding="utf-8").splitlines()
                          if not line.startswith(("SET ", "SELECT pg_catalog.set_config('search_path'", "\\")))
         return split_statements(text, target)
+
+    def _create_roles(self, roles: list[str]) -> None:
+        """Roles the source's policies name must exist for its CREATE POLICY statements to run."""
+        with self._connect() as conn:
+            for role in roles:
+                if not conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)", (role,)).fetchone()[0]:
+                    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+                    self.sandbox.roles.append(role)
 
     def _seed(self, conn: psycopg.Connection) -> str:
         """Synthetic tenants and rows in the baseline's tables, so the cycle moves real data."""
@@ -439,7 +466,8 @@ class Rehearsal:
             if self.sandbox is not None:
                 if self.options.keep and hasattr(self, "dsn"):
                     self.kept_dsn = self.dsn
-                    self.report.notes.append(f"--keep: the sandbox is still running: {self.dsn}")
+                    cleanup = self.sandbox.detach()
+                    self.report.notes.append(f"--keep: the sandbox is still running: {self.dsn} (remove it with: {cleanup})")
                 else:
                     self.sandbox.stop()
         finally:
@@ -494,6 +522,23 @@ def _object_of(key: str) -> tuple[str | None, str | None]:
     if len(parts) >= 2:
         return parts[0], parts[1].split("(")[0]
     return None, name or None
+
+
+def _source_facts(dsn: str) -> tuple[int, list[str]]:
+    """The source's major version and the roles its policies apply to, read-only."""
+    from ..db import connect_readonly
+
+    conn = connect_readonly(dsn)
+    try:
+        major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+        roles = [r[0] for r in conn.execute(
+            "SELECT DISTINCT r.rolname FROM pg_catalog.pg_policy p, pg_catalog.unnest(p.polroles) AS u(oid)"
+            " JOIN pg_catalog.pg_roles r ON r.oid = u.oid ORDER BY 1"
+        ).fetchall()]
+    finally:
+        conn.rollback()
+        conn.close()
+    return major, roles
 
 
 def _user_schemas(conn: psycopg.Connection) -> list[str]:

@@ -310,6 +310,12 @@ class EmbeddedPostgres:
         except (OSError, ValueError, IndexError):
             pass
 
+    def detach(self) -> str:
+        """--keep: leave the cluster running past this process; returns how to remove it later."""
+        _live_sandboxes.discard(self)
+        user = f"runuser -u {self._run_as.pw_name} -- " if self._run_as else ""
+        return f"{user}{self.binaries.tool('pg_ctl')} -D {self.datadir} stop && rm -rf {self.tempdir}"
+
     def __enter__(self) -> "EmbeddedPostgres":
         return self.start()
 
@@ -479,6 +485,11 @@ class ExistingServer:
             pass  # the server is gone: nothing of ours is left running on it
         self._databases.clear()
         self.roles.clear()
+
+    def detach(self) -> str:
+        databases = ", ".join(self._databases)
+        self._databases, self.roles = [], []
+        return f"DROP DATABASE {databases}; (and the roles the rehearsal created)"
 
     def __enter__(self):
         return self.start()
