@@ -5,9 +5,10 @@ Two kinds, compared the same way:
 - A *schema fingerprint* is a normalized snapshot of the catalog: one entry per object, keyed
   ``"<kind> <qualified name>"`` (``"column public.leads.tenant_id"``), valued by a one-line,
   deterministic description (``"uuid not null"``). It holds no OIDs, no column positions and no
-  timestamps, and it is read with ``search_path`` set to ``pg_catalog`` so every name the server
-  prints is schema-qualified the same way whatever the caller's session looks like. A bounded number
-  of catalog queries builds it (one per kind of object, never one per table).
+  timestamps, and it is read with ``search_path`` set to ``pg_catalog`` (and the other output
+  settings pinned) so every name the server prints is schema-qualified the same way whatever the
+  caller's session looks like. A bounded number of catalog queries builds it (one per kind of
+  object, never one per table).
 - A *data fingerprint* is, per table, its row count and an order-independent hash of its rows,
   computed by the server in one pass over the table.
 
@@ -92,9 +93,11 @@ def _acl_text(acl: str, owner: str) -> str:
          GROUP BY 1) g)"""
 
 
-def _grant_rows(key: str, acl: str, owner: str, objtype: str) -> str:
-    """Select list + condition (``objtype``: an SQL "char" expression) for an object's grants, emitted only when they differ from the
-    defaults PostgreSQL gives a new object of that type (a NULL ACL means the defaults)."""
+def _grant_rows(key: str, acl: str, owner: str, objtype: str) -> tuple[str, str]:
+    """SELECT list and WHERE condition for an object's grants (``objtype`` is an SQL "char"
+    expression for acldefault). A row is emitted only when the grants differ from the defaults
+    PostgreSQL gives a new object of that type (a NULL ACL means the defaults), so granting then
+    revoking compares equal to never granting."""
     default = f"pg_catalog.acldefault({objtype}, {owner})"
     normalized = _acl_text(f"COALESCE({acl}, {default})", owner)
     return (

@@ -24,7 +24,7 @@ from ..config import AuditConfig
 from ..db import first_line
 from ..errors import ConfigError, SandboxError
 from ..findings import Finding, Report, Severity
-from .fingerprint import data_fingerprint, diff_data, diff_schema, schema_fingerprint
+from .fingerprint import data_fingerprint, diff_data, diff_schema, schema_fingerprint, table_columns
 from .locks import LockTracer, StatementTrace, lock_findings
 from .migrations import Migration, MigrationSet, Statement, discover, split_statements
 from .sandbox import open_sandbox
@@ -248,7 +248,7 @@ class Rehearsal:
     def _fingerprint_baseline(self) -> None:
         with self._connect() as conn:
             self.f0_schema = schema_fingerprint(conn)
-            self.f0_columns = _table_columns(conn)
+            self.f0_columns = table_columns(conn)
             # every later hash is taken over these same columns, so rows compare over what existed
             self.f0_data = self._data(conn)
         self.preexisting_rows = {table: count for table, (count, _) in self.f0_data.items()}
@@ -492,18 +492,6 @@ def _whole_tables(differences: list) -> list:
         return kind in _PARTS_OF_A_TABLE and any(name == t or name.startswith(t + ".") for t in whole)
 
     return [d for d in differences if not implied(d)]
-
-
-def _table_columns(conn: psycopg.Connection) -> dict[str, list[str]]:
-    rows = conn.execute(
-        """SELECT n.nspname || '.' || c.relname, pg_catalog.array_agg(a.attname ORDER BY a.attnum)
-           FROM pg_catalog.pg_class c
-           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-           JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-           WHERE c.relkind IN ('r', 'p', 'm') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
-           GROUP BY 1"""
-    ).fetchall()
-    return {table: list(columns) for table, columns in rows}
 
 
 def _policy_counts(conn: psycopg.Connection) -> dict[str, int]:
