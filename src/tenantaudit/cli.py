@@ -51,6 +51,9 @@ Schemas = typer.Option(None, "--schema", help="Schema to audit (repeatable) [def
 GlobalTables = typer.Option(None, "--global-table", help="Table shared by all tenants by design (repeatable); shown, never flagged.")
 FailOn = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at or above this severity: critical, high, medium, low, info [default: high].")
 JsonPath = typer.Option(None, "--json", help="Also write the JSON report to PATH ('-' for stdout, which then carries only JSON).")
+HtmlPath = typer.Option(None, "--html", help="Also write a self-contained HTML page for reviewers to PATH.")
+JunitPath = typer.Option(None, "--junit", help="Also write JUnit XML (a test case per table and phase) to PATH.")
+SarifPath = typer.Option(None, "--sarif", help="Also write SARIF 2.1.0 (code-scanning UIs) to PATH.")
 StatementTimeout = typer.Option(None, "--statement-timeout", help="Upper bound for any one query, e.g. 30s or 500ms [default: 30s].")
 ChecksDir = typer.Option(None, "--checks-dir", help="Folder of extra SQL checks, same format as the built-in ones (repeatable).")
 Probe = typer.Option(None, "--probe", help="Behavioural probes as --app-role: none; read (rows already there, read-only); write (synthetic rows in a transaction that is always rolled back) [default: read].")
@@ -60,23 +63,34 @@ ProbeTriggers = typer.Option(None, "--probe-triggers/--no-probe-triggers", help=
 ConfigPath = typer.Option(None, "--config", help="Config file [default: ./tenantaudit.toml or [tool.tenantaudit] in ./pyproject.toml].")
 
 
-def _emit(report, json_path: Optional[str], fail_on) -> int:
+def _emit(report, outputs: dict, fail_on) -> int:
+    """Write the report in every format asked for; the terminal view unless one goes to stdout."""
+    import importlib
+
     from rich.console import Console
 
-    from .report import json as json_report
     from .report import terminal
 
-    if json_path == "-":
-        sys.stdout.write(json_report.render(report))
+    rendered = {}
+    for fmt, target in outputs.items():
+        if target:
+            module = importlib.import_module(f".report.{fmt}", __package__)
+            rendered[fmt] = module.render(report, fail_on=fail_on) if fmt in ("html", "junit") else module.render(report)
+    to_stdout = [fmt for fmt, target in outputs.items() if target == "-"]
+    if len(to_stdout) > 1:
+        raise _config_error(f"only one report can go to stdout, not {' and '.join(to_stdout)}", "give the others a file path")
+    if to_stdout:
+        sys.stdout.write(rendered[to_stdout[0]])
     else:
         terminal.render(report, Console(highlight=False))
-        if json_path:
-            path = Path(json_path)
+    for fmt, target in outputs.items():
+        if target and target != "-":
+            path = Path(target)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json_report.render(report), encoding="utf-8")
+                path.write_text(rendered[fmt], encoding="utf-8")
             except OSError as exc:
-                raise _config_error(f"--json {json_path}: cannot write ({exc.strerror})", "choose a writable path")
+                raise _config_error(f"--{fmt} {target}: cannot write ({exc.strerror})", "choose a writable path")
     return EXIT_FINDINGS if report.fails(fail_on) else EXIT_OK
 
 
@@ -118,6 +132,9 @@ def check(
     global_table: Optional[List[str]] = GlobalTables,
     fail_on: Optional[str] = FailOn,
     json_path: Optional[str] = JsonPath,
+    html_path: Optional[str] = HtmlPath,
+    junit_path: Optional[str] = JunitPath,
+    sarif_path: Optional[str] = SarifPath,
     statement_timeout: Optional[str] = StatementTimeout,
     checks_dir: Optional[List[str]] = ChecksDir,
     data_checks: Optional[bool] = DataChecks,
@@ -148,7 +165,7 @@ def check(
             config,
         )
         report = audit(dsn or "", cfg)
-        return _emit(report, json_path, cfg.fail_on)
+        return _emit(report, dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path), cfg.fail_on)
 
     _run(go)
 
@@ -161,6 +178,9 @@ def demo(
     probe: Optional[str] = Probe,
     fail_on: Optional[str] = FailOn,
     json_path: Optional[str] = JsonPath,
+    html_path: Optional[str] = HtmlPath,
+    junit_path: Optional[str] = JunitPath,
+    sarif_path: Optional[str] = SarifPath,
 ) -> None:
     """Run `check` on the bundled example in a throwaway embedded PostgreSQL (no Docker, no server).
 
@@ -183,7 +203,7 @@ def demo(
         if probe:
             _set(cfg, "probe", probe, origin="--probe")
         report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)
-        return _emit(report, json_path, cfg.fail_on)
+        return _emit(report, dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path), cfg.fail_on)
 
     _run(go)
 
@@ -207,6 +227,9 @@ def rehearse(
     global_table: Optional[List[str]] = GlobalTables,
     fail_on: Optional[str] = FailOn,
     json_path: Optional[str] = JsonPath,
+    html_path: Optional[str] = HtmlPath,
+    junit_path: Optional[str] = JunitPath,
+    sarif_path: Optional[str] = SarifPath,
     config: Optional[Path] = ConfigPath,
 ) -> None:
     """Rehearse a migration set in a disposable PostgreSQL: backup, upgrade, verify, rollback,
@@ -233,7 +256,7 @@ def rehearse(
         )
         progress_console = Console(stderr=True, highlight=False)
         report = run_rehearsal(options, progress=_phase_printer(progress_console))
-        return _emit(report, json_path, cfg.fail_on)
+        return _emit(report, dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path), cfg.fail_on)
 
     _run(go)
 

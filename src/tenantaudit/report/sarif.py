@@ -1,0 +1,91 @@
+"""SARIF 2.1.0 for code-scanning UIs: one rule per category, one result per finding.
+
+Findings from migrations point at their file and line; catalog findings carry a logical
+location (schema.table, view, function or role). Severity maps to level: critical and high are
+errors, medium warnings, low and info notes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .. import __version__
+from ..catalog import builtin_checks
+from ..findings import Finding, Report, Severity
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+
+
+def _rules(findings: list[Finding]) -> list[dict]:
+    catalogue = {c.category: c for c in builtin_checks()}
+    rules, seen = [], set()
+    for f in findings:
+        if f.category in seen:
+            continue
+        seen.add(f.category)
+        check = catalogue.get(f.category)
+        rule = {
+            "id": f.category,
+            "name": "".join(part.capitalize() for part in f.category.split("-")),
+            "shortDescription": {"text": (check.title if check else f.title) or f.category},
+            "defaultConfiguration": {"level": LEVEL[check.severity if check else f.severity]},
+        }
+        if check:
+            rule["fullDescription"] = {"text": check.why}
+            rule["help"] = {"text": check.fix}
+        rules.append(rule)
+    return rules
+
+
+def _result(f: Finding, rule_index: dict[str, int]) -> dict:
+    text = f.message + (f"\nFix:\n{f.remediation}" if f.remediation else "")
+    result: dict = {
+        "ruleId": f.category,
+        "ruleIndex": rule_index[f.category],
+        "level": LEVEL[f.severity],
+        "message": {"text": text},
+        "properties": {"severity": f.severity.value, "check": f.check, "phase": f.phase},
+    }
+    location: dict = {}
+    if f.migration and f.line:
+        source = f.migration.rsplit("(", 1)[-1].rstrip(")") if "(" in f.migration else f.migration
+        location["physicalLocation"] = {
+            "artifactLocation": {"uri": Path(source).as_posix()},
+            "region": {"startLine": f.line},
+        }
+    if f.table or f.schema:
+        location["logicalLocations"] = [{"fullyQualifiedName": f.qualified_name, "kind": f.object_kind}]
+    if location:
+        result["locations"] = [location]
+    return result
+
+
+def to_dict(report: Report) -> dict:
+    findings = report.sorted_findings()
+    rules = _rules(findings)
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
+    return {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "tenantaudit",
+                "version": __version__,
+                "rules": rules,
+            }},
+            "automationDetails": {"id": f"tenantaudit/{report.command}/"},
+            "results": [_result(f, index) for f in findings],
+        }],
+    }
+
+
+def render(report: Report) -> str:
+    return json.dumps(to_dict(report), indent=2) + "\n"
