@@ -167,3 +167,31 @@ def test_checks_lists_the_catalogue_and_shows_one_check():
     assert proc.returncode == 0
     assert "why:" in proc.stdout and "SELECT" in proc.stdout and "%(setting)s" in proc.stdout
     assert_one_line_error(run_cli("checks", "no-such-check"), 2, "no-such-check")
+
+
+def test_timeouts_cannot_be_switched_off(fenced):
+    assert_one_line_error(run_cli("check", fenced.dsn, "--statement-timeout", "0"), 2, "--statement-timeout")
+    assert_one_line_error(run_cli("check", fenced.dsn, "--data-timeout", "0s"), 2, "--data-timeout")
+    assert_one_line_error(run_cli("check", fenced.dsn, "--statement-timeout", "99999999h"), 2, "--statement-timeout")
+
+
+def test_more_bad_inputs_are_one_line_usage_errors(fenced, tmp_path):
+    fenced.sql("CREATE VIEW tenants_v AS SELECT * FROM tenants")
+    assert_one_line_error(run_cli("check", fenced.dsn, "--tenant-table", "tenants_v"), 2, "not a table")
+    assert_one_line_error(run_cli("check", fenced.dsn + " connect_timeout=abc"), 2, "DSN")
+    assert_one_line_error(run_cli("check", fenced.dsn, "--setting", "tenant"), 2, "--setting")
+    (tmp_path / "latin1.sql").write_bytes("-- id: x\n-- caf\xe9\n".encode("latin-1"))
+    assert_one_line_error(run_cli("check", fenced.dsn, "--checks-dir", str(tmp_path)), 2, "UTF-8")
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert_one_line_error(run_cli("check", fenced.dsn, "--json", str(blocked / "r.json")), 2, "--json")
+
+
+def test_statement_timeout_hit_mid_audit_says_so(fenced, tmp_path):
+    (tmp_path / "slow.sql").write_text(
+        "-- id: slow\n-- category: slow-check\n-- severity: low\n-- title: t\n-- why: w\n-- fix: f\n"
+        "SELECT NULL::text AS schema_name, NULL::text AS object_name, NULL::text AS object_kind,"
+        " NULL::text AS severity, 'x' AS message, NULL::text AS remediation FROM pg_sleep(2) ORDER BY 1;\n"
+    )
+    proc = run_cli("check", fenced.dsn, "--checks-dir", str(tmp_path), "--statement-timeout", "200ms")
+    assert_one_line_error(proc, 3, "slow", "statement timeout", "--statement-timeout")

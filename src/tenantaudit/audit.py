@@ -25,6 +25,13 @@ def database_errors() -> Iterator[None]:
     """Turn what a live server can throw mid-audit into one-line errors."""
     try:
         yield
+    except psycopg.errors.QueryCanceled:
+        raise ConnectError("a query exceeded --statement-timeout", fix="raise --statement-timeout") from None
+    except psycopg.errors.LockNotAvailable:
+        raise ConnectError(
+            "a lock was not granted within lock_timeout (another session holds a conflicting lock)",
+            fix="retry when the other transaction has ended",
+        ) from None
     except psycopg.errors.InsufficientPrivilege as exc:
         raise ConnectError(f"missing privilege: {first_line(exc)}", fix="run as a role that can read pg_catalog") from None
     except psycopg.OperationalError as exc:

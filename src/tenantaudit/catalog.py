@@ -120,7 +120,11 @@ def load_checks(extra_dirs: list[str] | None = None) -> list[Check]:
         if not path.is_dir():
             raise ConfigError(f"--checks-dir {folder}: no such directory", fix="check the path")
         for file in sorted(path.glob("*.sql")):
-            checks.append(parse_check(file.read_text(encoding="utf-8"), str(file), builtin=False))
+            try:
+                text = file.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError) as exc:
+                raise ConfigError(f"check {file}: cannot be read as UTF-8 text ({exc})", fix="save it as UTF-8") from None
+            checks.append(parse_check(text, str(file), builtin=False))
     seen: set[str] = set()
     for check in checks:
         if check.id in seen:
@@ -136,6 +140,7 @@ def quote_qualified(schema: str, name: str) -> str:
 _RESOLVE_SQL = """
 SELECT
   pg_catalog.to_regclass(%(tenant_table)s)::oid AS tenant_table,
+  (SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass(%(tenant_table)s)) AS tenant_kind,
   ARRAY(SELECT pg_catalog.to_regclass(g)::oid FROM pg_catalog.unnest(%(global_tables)s::text[]) WITH ORDINALITY AS t(g, n) ORDER BY n) AS global_tables,
   EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %(app_role)s) AS app_role_exists,
   ARRAY(
@@ -177,13 +182,18 @@ def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
             "schemas": config.schemas,
         },
     ).fetchone()
-    tenant_oid, global_oids, app_role_exists, schemas, tenant_key, version, version_num = row
+    tenant_oid, tenant_kind, global_oids, app_role_exists, schemas, tenant_key, version, version_num = row
     if version_num < 120000:
         raise ConnectError(f"PostgreSQL {version} is too old", fix="tenantaudit needs PostgreSQL 12 or newer")
     if tenant_oid is None:
         raise ConfigError(
             f"tenant table {tenant_schema}.{tenant_name} does not exist (--tenant-table, {config.source})",
             fix="pass --tenant-table schema.table naming the table whose primary key is the tenant id",
+        )
+    if tenant_kind not in ("r", "p"):
+        raise ConfigError(
+            f"--tenant-table {tenant_schema}.{tenant_name} is not a table (a view or other relation)",
+            fix="name the table whose primary key is the tenant id",
         )
     for (schema, table), oid in zip(globals_, global_oids):
         if oid is None:
@@ -252,7 +262,10 @@ def run_checks(
             notes.append(f"user check {check.id} ({check.path}) failed: {first_line(exc)}")
             continue
         timings.append(CheckTiming(check.id, time.perf_counter() - started, len(rows)))
-        findings.extend(_to_finding(check, row) for row in rows)
+        try:
+            findings.extend(_to_finding(check, row) for row in rows)
+        except ValueError as exc:  # a user check returned a severity that does not exist
+            notes.append(f"check {check.id} ({check.path}) returned a bad row: {exc}")
     return findings, timings, notes
 
 

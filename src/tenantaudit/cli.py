@@ -63,6 +63,17 @@ ProbeTriggers = typer.Option(None, "--probe-triggers/--no-probe-triggers", help=
 ConfigPath = typer.Option(None, "--config", help="Config file [default: ./tenantaudit.toml or [tool.tenantaudit] in ./pyproject.toml].")
 
 
+def _check_outputs(outputs: dict) -> None:
+    """Fail before a long audit, not after it, when a report cannot be written."""
+    for fmt, target in outputs.items():
+        if target and target != "-":
+            parent = Path(target).resolve().parent
+            while not parent.exists():
+                parent = parent.parent
+            if not os.access(parent, os.W_OK) or Path(target).is_dir():
+                raise _config_error(f"--{fmt} {target}: cannot be written", "choose a writable file path")
+
+
 def _emit(report, outputs: dict, fail_on) -> int:
     """Write the report in every format asked for; the terminal view unless one goes to stdout."""
     import importlib
@@ -116,6 +127,13 @@ def _run(fn) -> None:
     except KeyboardInterrupt:
         typer.echo("tenantaudit: interrupted — nothing was changed; temporary servers were stopped", err=True)
         code = 130
+    except Exception as exc:  # a bug, not a user error: still one line, and not exit 1 ("findings")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(
+            f"tenantaudit: internal error: {type(exc).__name__}: {first} — please report it with the command you ran",
+            err=True,
+        )
+        code = EXIT_RUNTIME
     finally:
         signal.signal(signal.SIGTERM, previous)
     raise typer.Exit(code)
@@ -164,8 +182,10 @@ def check(
             ),
             config,
         )
+        outputs = dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path)
+        _check_outputs(outputs)
         report = audit(dsn or "", cfg)
-        return _emit(report, dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path), cfg.fail_on)
+        return _emit(report, outputs, cfg.fail_on)
 
     _run(go)
 
@@ -191,19 +211,19 @@ def demo(
     """
 
     def go() -> int:
-        from .config import load_config
+        from .config import AuditConfig, set_option
         from .example import run_demo
-
-        from .config import AuditConfig, _set
 
         # A throwaway database: write probes are safe, and they prove behaviour on every table.
         cfg = AuditConfig(probe="write")
         if fail_on:
-            _set(cfg, "fail_on", fail_on, origin="--fail-on")
+            set_option(cfg, "fail_on", fail_on, origin="--fail-on")
         if probe:
-            _set(cfg, "probe", probe, origin="--probe")
+            set_option(cfg, "probe", probe, origin="--probe")
+        outputs = dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path)
+        _check_outputs(outputs)
         report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)
-        return _emit(report, dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path), cfg.fail_on)
+        return _emit(report, outputs, cfg.fail_on)
 
     _run(go)
 
@@ -254,9 +274,11 @@ def rehearse(
             path=path, rollback=rollback, baseline=baseline, from_dsn=from_dsn, seed_tenants=seed_tenants,
             rows_per_table=rows_per_table, sandbox=sandbox, pg_version=pg_version, pg_bin=pg_bin, keep=keep, config=cfg,
         )
+        outputs = dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path)
+        _check_outputs(outputs)
         progress_console = Console(stderr=True, highlight=False)
         report = run_rehearsal(options, progress=_phase_printer(progress_console))
-        return _emit(report, dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path), cfg.fail_on)
+        return _emit(report, outputs, cfg.fail_on)
 
     _run(go)
 

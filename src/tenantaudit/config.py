@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -61,7 +60,6 @@ _FILE_KEYS = {f.name.replace("_", "-"): f.name for f in fields(AuditConfig) if f
 # Accept the singular spellings the CLI uses, too.
 _FILE_KEYS.update({"schema": "schemas", "global-table": "global_tables", "checks-dir": "checks_dirs"})
 _CLI_NAMES = {"schemas": "--schema", "global_tables": "--global-table", "checks_dirs": "--checks-dir"}
-_DURATION = re.compile(r"^\d+\s*(ms|s|min|h)?$")
 
 
 def find_config_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
@@ -108,15 +106,16 @@ def load_config(cli_options: dict[str, Any], config_path: Path | None = None) ->
             if name is None:
                 known = ", ".join(sorted(k for k in _FILE_KEYS if k not in ("schema", "global-table", "checks-dir")))
                 raise ConfigError(f"{path}: unknown option {key!r}", fix=f"known options: {known}")
-            _set(config, name, value, origin=f"{path}: option {key!r}")
+            set_option(config, name, value, origin=f"{path}: option {key!r}")
     for name, value in cli_options.items():
         if value is None or (name in _LIST_OPTIONS and not value):
             continue
-        _set(config, name, value, origin=_CLI_NAMES.get(name, "--" + name.replace("_", "-")))
+        set_option(config, name, value, origin=_CLI_NAMES.get(name, "--" + name.replace("_", "-")))
     return config
 
 
-def _set(config: AuditConfig, name: str, value: Any, *, origin: str) -> None:
+def set_option(config: AuditConfig, name: str, value: Any, *, origin: str) -> None:
+    """Validate one option and set it; ``origin`` names where it came from for the error."""
     if name in _LIST_OPTIONS:
         if isinstance(value, str):
             value = [value]
@@ -136,15 +135,25 @@ def _set(config: AuditConfig, name: str, value: Any, *, origin: str) -> None:
         if not isinstance(value, bool):
             raise ConfigError(f"{origin}: expected true or false, got {value!r}", fix="write true or false")
     elif name in ("statement_timeout", "lock_timeout", "data_timeout"):
+        from .db import duration_ms
+
         value = str(value).strip()
-        if not _DURATION.match(value):
+        try:
+            milliseconds = duration_ms(value)
+        except ConfigError:
+            milliseconds = -1
+        # 0 would switch the bound off; PostgreSQL's limit is INT_MAX milliseconds
+        if not 0 < milliseconds <= 2_147_483_647:
             raise ConfigError(
-                f"{origin}: {value!r} is not a duration", fix="write e.g. 30s, 500ms or 2min"
+                f"{origin}: {value!r} is not a duration between 1ms and 24 days", fix="write e.g. 30s, 500ms or 2min"
             )
     else:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{origin}: expected a non-empty string, got {value!r}", fix="give a name")
         value = value.strip()
+        if name == "setting" and "." not in value:
+            # PostgreSQL only accepts custom settings with a prefix: app.tenant_id, not tenant_id
+            raise ConfigError(f"{origin}: {value!r} is not a custom setting name", fix="write prefix.name, e.g. app.tenant_id")
     setattr(config, name, value)
 
 

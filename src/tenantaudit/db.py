@@ -113,6 +113,8 @@ def connect_session(
         conn = psycopg.connect(dsn, autocommit=True, **extra)
     except psycopg.OperationalError as exc:
         raise _describe_connect_failure(exc, params) from None
+    except psycopg.ProgrammingError as exc:  # e.g. connect_timeout=abc: libpq rejects the value
+        raise ConfigError(f"the DSN has an invalid value ({first_line(exc)})", fix="check the DSN's parameters") from None
     try:
         statement_ms = duration_ms(statement_timeout)
         lock_ms = duration_ms(lock_timeout)

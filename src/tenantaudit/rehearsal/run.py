@@ -148,9 +148,12 @@ class Rehearsal:
                 f"warning: the source runs PostgreSQL {self.source_major} but the sandbox runs {self.sandbox.major}; "
                 f"install PostgreSQL {self.source_major} binaries or pass --pg-bin to rehearse on the same version"
             )
+        from ..db import mask_dsn
+
         binaries = self.sandbox.binaries
+        where = opts.sandbox if opts.sandbox in ("", "embedded", "docker") else mask_dsn(opts.sandbox)
         self.phases["sandbox"].details.append(
-            f"PostgreSQL {self.sandbox.major} ({opts.sandbox or 'embedded'}); pg_dump from {binaries.source}: {binaries.bindir}"
+            f"PostgreSQL {self.sandbox.major} ({where or 'embedded'}); pg_dump from {binaries.source}: {binaries.bindir}"
         )
         self.dbname = f"rehearsal_{secrets.token_hex(4)}"
         self.dsn = self.sandbox.create_database(self.dbname)
@@ -467,7 +470,10 @@ class Rehearsal:
                 if self.options.keep and hasattr(self, "dsn"):
                     self.kept_dsn = self.dsn
                     cleanup = self.sandbox.detach()
-                    self.report.notes.append(f"--keep: the sandbox is still running: {self.dsn} (remove it with: {cleanup})")
+                    from ..db import mask_dsn
+
+                    shown = self.dsn if "password" not in self.dsn else mask_dsn(self.dsn) + " (password as given)"
+                    self.report.notes.append(f"--keep: the sandbox is still running: {shown} (remove it with: {cleanup})")
                 else:
                     self.sandbox.stop()
         finally:

@@ -172,6 +172,14 @@ def _reachable_copy(binaries: PgBinaries) -> PgBinaries:
     digest = hashlib.sha256(str(install_root).encode()).hexdigest()[:12]
     target = BINARY_CACHE_ROOT / f"tenantaudit-pgbin-{binaries.major}-{digest}"
     bindir = target / package_dir.name / install_root.name / "bin"
+    if target.exists():
+        # root runs pg_dump from here: only trust a copy root made and nobody else can change
+        info = target.stat()
+        if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise SandboxError(
+                f"{target} is not owned by you or is writable by others: it will not be trusted",
+                fix=f"remove it (rm -rf {target}) or set TENANTAUDIT_BIN_CACHE to a private directory",
+            )
     if not (bindir / "postgres").is_file():
         staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=BINARY_CACHE_ROOT))
         shutil.copytree(install_root, staging / package_dir.name / install_root.name, symlinks=True)
@@ -418,9 +426,9 @@ class ExistingServer:
     them (and the roles it created) when it stops. Needs a role with CREATEDB and CREATEROLE."""
 
     def __init__(self, dsn: str, *, pg_bin: str | os.PathLike | None = None):
-        from psycopg import conninfo
+        from ..db import parse_dsn
 
-        self._params = conninfo.conninfo_to_dict(dsn)
+        self._params = parse_dsn(dsn)
         self._pg_bin = pg_bin
         self._databases: list[str] = []
         self.roles: list[str] = []  # roles the rehearsal created, dropped at stop
