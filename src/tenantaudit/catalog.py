@@ -65,10 +65,7 @@ def parse_check(text: str, path: str, *, builtin: bool = True) -> Check:
     missing = [k for k in REQUIRED_KEYS if not meta.get(k)]
     if missing:
         raise ConfigError(f"check {path}: header lacks {', '.join(missing)}", fix="see checks/README.md")
-    if meta.get("include"):
-        # the header stays first, so the expanded SQL still reads as the check
-        fragments = "\n".join(_fragment(name, path) for name in meta["include"].split())
-        text = _header(text) + fragments + "\n" + _body(text)
+    text = expand_includes(text, meta.get("include", ""), path)
     if not _CATEGORY.match(meta["category"]):
         raise ConfigError(f"check {path}: category {meta['category']!r} is not kebab-case", fix="e.g. my-category")
     if "%" in text.replace("%(", ""):
@@ -88,6 +85,15 @@ def parse_check(text: str, path: str, *, builtin: bool = True) -> Check:
         path=path,
         builtin=builtin,
     )
+
+
+def expand_includes(text: str, include: str, path: str) -> str:
+    """Put the named fragments between the header (which stays first, so the expanded SQL still
+    reads as the check) and the body."""
+    if not include:
+        return text
+    fragments = "\n".join(_fragment(name, path) for name in include.split())
+    return _header(text) + fragments + "\n" + _body(text)
 
 
 def _header(text: str) -> str:
@@ -217,7 +223,9 @@ def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
 
 
 def _audited_tables_sql() -> str:
-    return (resources.files("tenantaudit") / "sql" / "audited_tables.sql").read_text(encoding="utf-8")
+    text = (resources.files("tenantaudit") / "sql" / "audited_tables.sql").read_text(encoding="utf-8")
+    include = re.search(r"^-- include:\s*(.+)$", text, re.M)
+    return expand_includes(text, include.group(1) if include else "", "sql/audited_tables.sql")
 
 
 def audited_tables(conn: psycopg.Connection, scope: Scope) -> list[tuple[str, str, str]]:

@@ -1,15 +1,15 @@
+-- include: tenant_tables
 -- Every table the audit covers, with its kind: the coverage matrix's rows.
 -- tenants: the tenant table itself; global: shared by design (--global-table);
--- partition: a partition or inheritance child (its parent carries the tenant checks);
--- tenant: everything else, which must be fenced.
+-- tenant: a tenant table as the shared fragment defines it, which must be fenced;
+-- partition: a partition or inheritance child (its parent carries the tenant checks).
 SELECT n.nspname AS schema_name,
        c.relname AS table_name,
        CASE
          WHEN c.oid = %(tenant_table)s::oid THEN 'tenants'
          WHEN c.oid = ANY (%(global_tables)s::oid[]) THEN 'global'
-         WHEN c.relispartition
-              OR EXISTS (SELECT FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) THEN 'partition'
-         ELSE 'tenant'
+         WHEN EXISTS (SELECT FROM tenant_tables t WHERE t.oid = c.oid) THEN 'tenant'
+         ELSE 'partition'
        END AS kind
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
