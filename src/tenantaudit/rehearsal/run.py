@@ -88,9 +88,12 @@ class Rehearsal:
             self._cycle(migrations)
         finally:
             self._teardown()
+        files = {(t.migration, t.line): t.file for t in self.traces}
         for direction, phase in (("up", "upgrade"), ("down", "rollback")):
             for finding in lock_findings([t for t in self.traces if t.direction == direction]):
                 finding.phase = phase
+                # name the file, so reports (SARIF) can point at the statement
+                finding.migration = _shown_path(files.get((finding.migration, finding.line), finding.migration))
                 self.findings.append(finding)
         self.report.findings = self.findings
         self.report.phases = [p.to_dict() for p in self.phases.values()]
@@ -336,7 +339,7 @@ class Rehearsal:
             table=None,
             object_kind="migration",
             phase=phase,
-            migration=f"{migration} ({statement.file.name})",
+            migration=_shown_path(statement.file),
             line=statement.line,
             message=f"{statement.file.name}:{statement.line}: `{statement.summary}` failed with SQLSTATE {sqlstate}: {first_line(exc)}",
             remediation=None,
@@ -516,6 +519,18 @@ def _object_of(key: str) -> tuple[str | None, str | None]:
     if len(parts) >= 2:
         return parts[0], parts[1].split("(")[0]
     return None, name or None
+
+
+def _shown_path(path) -> str:
+    """A migration file as reports show it: relative to the working directory when inside it."""
+    import os
+
+    text = str(path)
+    try:
+        relative = os.path.relpath(text)
+    except ValueError:
+        return text
+    return text if relative.startswith("..") else relative
 
 
 def _source_facts(dsn: str) -> tuple[int, list[str]]:

@@ -56,9 +56,8 @@ def _result(f: Finding, rule_index: dict[str, int]) -> dict:
     }
     location: dict = {}
     if f.migration and f.line:
-        source = f.migration.rsplit("(", 1)[-1].rstrip(")") if "(" in f.migration else f.migration
         location["physicalLocation"] = {
-            "artifactLocation": {"uri": Path(source).as_posix()},
+            "artifactLocation": {"uri": Path(f.migration).as_posix()},
             "region": {"startLine": f.line},
         }
     if f.table or f.schema:
