@@ -410,17 +410,53 @@ def _row_visible(pair: SyntheticPair, *labels: str) -> Callable[[psycopg.Connect
     return lambda c: c.execute(query, params).fetchone()[0]
 
 
+# Update, delete and move act on one synthetic row through WHERE CURRENT OF a cursor that the
+# auditing role declares. A WHERE that reads the table (e.g. ctid = ...) makes PostgreSQL apply the
+# table's SELECT policies too (and require SELECT): a fenced SELECT policy then hides B's row from
+# the probe, while a statement that reads no column, `UPDATE t SET note = ''` or `DELETE FROM t`,
+# is judged by the UPDATE / DELETE policies alone and reaches every row they let through. The SET
+# values are constants for the same reason (SET c = c reads c).
+_CURSOR = sql.Identifier("tenantaudit_probe_row")
+
+
+def _on_row(
+    ctx: ProbeContext, pair: SyntheticPair, label: str, tenants: dict[str, Any], statement: sql.Composable,
+    params: tuple,
+) -> tuple[str, Any]:
+    """``statement WHERE CURRENT OF`` the synthetic row ``label``, as the app role with tenant A
+    set: attempt()'s ("ok", rowcount), ("denied", message) or ("unproven", reason)."""
+    ident = sql.Identifier(pair.table.schema, pair.table.table)
+    where, located = _locate(pair.rows[label])
+    declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR SELECT FROM {} WHERE ").format(_CURSOR, ident) + where
+    positioned = statement + sql.SQL(" WHERE CURRENT OF {}").format(_CURSOR)
+
+    def run(c: psycopg.Connection) -> int:
+        try:
+            return c.execute(positioned, params).rowcount
+        except psycopg.errors.InvalidCursorState as exc:  # the aim failed: not the server refusing
+            raise ProbeError(first_line(exc)) from None
+
+    try:
+        with ctx.conn.transaction(force_rollback=True):
+            # The row's own tenant set, in case RLS applies to the auditing role as well.
+            ctx.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, str(tenants[label])))
+            ctx.conn.execute(declare, located)
+            if ctx.conn.execute(sql.SQL("FETCH NEXT FROM {}").format(_CURSOR)).fetchone() is None:
+                return "unproven", "the auditing role cannot see the synthetic row to aim the probe at it"
+            return attempt(ctx, str(tenants["A"]), run)
+    except (psycopg.Error, ProbeError) as exc:
+        return "unproven", f"could not aim the probe at the synthetic row: {first_line(exc)}"
+
+
 def _probe_pair(
     ctx: ProbeContext, synth, pair: SyntheticPair, tenants: dict[str, Any], parents_b: dict[int, Any]
 ) -> None:
-    """As the app role with tenant A set: read, update, delete B's row; insert a row for B; move
-    A's row to B. Each denied or invisible is a pass."""
+    """As the app role with tenant A set: read, update (or take over), delete B's row; insert a row
+    for B; move A's row to B. Each denied or invisible is a pass."""
     from .synth import Unsatisfiable
 
     table, ident, column = pair.table, sql.Identifier(pair.table.schema, pair.table.table), ctx.column
     tenant_a = str(tenants["A"])
-    where_b, params_b = _locate(pair.rows["B"])
-    where_a, params_a = _locate(pair.rows["A"])
 
     def outcome(operation: str, status: str, value: Any, leaked: bool, what: str) -> None:
         if status == "unproven":
@@ -440,25 +476,29 @@ def _probe_pair(
     status, value = attempt(ctx, tenant_a, _row_visible(pair, "B"))
     outcome("read", status, value, bool(value), "another tenant's row was visible")
 
-    def rowcount(query: sql.Composable, params: tuple) -> Callable[[psycopg.Connection], int]:
-        return lambda c: c.execute(query, params).rowcount
+    # Set the tenant column to a constant, passed as text and cast by the column's type.
+    # format_type's output is a type name from the catalog: safe to compose as SQL.
+    set_tenant = sql.SQL("UPDATE {t} SET {c} = %s::text::{type}").format(
+        t=ident, c=column, type=sql.SQL(pair.column_type)
+    )
+    # Update B's row keeping its tenant. If the server refuses (e.g. a WITH CHECK that pins the
+    # tenant column), can A take the row over, its tenant set to A? (A composite foreign key may
+    # refuse that one instead: hence both.)
+    status, value = _on_row(ctx, pair, "B", tenants, set_tenant, (str(tenants["B"]),))
+    what = "another tenant's row could be updated"
+    if status == "denied":
+        taken = _on_row(ctx, pair, "B", tenants, set_tenant, (tenant_a,))
+        if taken[0] == "ok" and taken[1] > 0:
+            (status, value), what = taken, "another tenant's row could be taken over (its tenant set to A)"
+    outcome("update", status, value, status == "ok" and value > 0, what)
 
-    update = sql.SQL("UPDATE {t} SET {c} = {c} WHERE ").format(t=ident, c=column) + where_b
-    status, value = attempt(ctx, tenant_a, rowcount(update, params_b))
-    outcome("update", status, value, status == "ok" and value > 0, "another tenant's row could be updated")
-
-    delete = sql.SQL("DELETE FROM {} WHERE ").format(ident) + where_b
-    status, value = attempt(ctx, tenant_a, rowcount(delete, params_b))
+    status, value = _on_row(ctx, pair, "B", tenants, sql.SQL("DELETE FROM {}").format(ident), ())
     outcome("delete", status, value, status == "ok" and value > 0, "another tenant's row could be deleted")
 
-    # Move A's row to B: the new tenant value is B's, passed as text and cast by the column's type.
-    # format_type's output is a type name from the catalog: safe to compose as SQL.
-    move = sql.SQL("UPDATE {t} SET {c} = %s::text::{type} WHERE ").format(
-        t=ident, c=column, type=sql.SQL(pair.column_type)
-    ) + where_a
-    status, value = attempt(ctx, tenant_a, rowcount(move, (str(tenants["B"]), *params_a)))
+    # Move A's row to B.
+    status, value = _on_row(ctx, pair, "A", tenants, set_tenant, (str(tenants["B"]),))
     if status == "ok" and value == 0:
-        ctx.record(table, "move", NOT_PROVEN, "tenant A's own row was not visible to tenant A")
+        ctx.record(table, "move", NOT_PROVEN, "tenant A's own row was not visible to its UPDATE")
     else:
         outcome("move", status, value, status == "ok" and value > 0, "a row could be moved to another tenant")
 
@@ -468,5 +508,5 @@ def _probe_pair(
         ctx.record(table, "insert", NOT_PROVEN, exc.reason)
         return
     insert, params = synth.insert_statement(pair.oid, values)
-    status, value = attempt(ctx, tenant_a, rowcount(insert, params))
+    status, value = attempt(ctx, tenant_a, lambda c: c.execute(insert, params).rowcount)
     outcome("insert", status, value, status == "ok" and value > 0, "a row could be inserted for another tenant")

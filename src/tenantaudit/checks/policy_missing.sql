@@ -22,7 +22,10 @@
   JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attname = %(tenant_column)s
                                  AND a.attnum > 0 AND NOT a.attisdropped
 ),
--- Policies that bind the application role: TO PUBLIC, or TO a role it is a member of.
+-- Policies that bind the application role: TO PUBLIC, or TO a role whose privileges it has.
+-- PostgreSQL applies a policy TO r when the current user has the privileges of r (an inheriting
+-- member: pg_has_role USAGE), not merely when it could SET ROLE r: a NOINHERIT member (or, from
+-- PostgreSQL 16, a member granted WITH INHERIT FALSE) is not bound by r's policies.
 -- Without a known role every policy counts.
 policies AS (
   SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive,
@@ -32,7 +35,7 @@ policies AS (
   WHERE %(app_role)s::name IS NULL
      OR 0::oid = ANY (p.polroles)
      OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) AS r(oid)
-                WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(%(app_role)s::name, r.oid, 'MEMBER'))
+                WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(%(app_role)s::name, r.oid, 'USAGE'))
 ),
 -- Every policy on the table, whoever it is for: to say whom the existing ones serve.
 all_policies AS (

@@ -5,12 +5,14 @@
 -- why: A view without security_invoker reads its tables with the rights of the view's owner, not of
 --   the role that queries it. When that owner is a superuser, has BYPASSRLS, owns a table whose row
 --   level security is not FORCEd, or the table has RLS off, the view returns every tenant's rows to
---   whoever may select from it, whatever the tables' policies say. Views over views are followed:
+--   whoever may select from it, whatever the tables' policies say. Otherwise the policies that bind
+--   the owner apply, not those for the application role: a permissive policy for the owner that
+--   does not fence the tenant is enough. Views over views are followed:
 --   a view read by another view is read with its own owner's rights unless it is security_invoker
 --   itself, and a materialized view on the way holds a copy no policy applies to.
 -- fix: ALTER VIEW ... SET (security_invoker = on) (PostgreSQL 15+) so that the querying role's
 --   policies apply, or revoke SELECT on the view from the application role.
--- include: tenant_tables
+-- include: tenant_tables policy_verdicts
 , readers AS (
   -- Views and materialized views; security_invoker is read from reloptions (the option exists from
   -- PostgreSQL 15; before that no view has it, and the column read works on every version).
@@ -58,7 +60,10 @@ walk (top, rel, checker, culprit, via_matview, path) AS (
   WHERE x.oid <> ALL (w.path)
 ),
 -- A tenant table read by a role that row level security does not restrict there (the same rule
--- the server applies: superuser, BYPASSRLS, RLS off, or owner (or member of it) without FORCE).
+-- the server applies: superuser, BYPASSRLS, RLS off, or owner (or member of it) without FORCE), or
+-- whose own policies let every tenant's rows through: a permissive SELECT policy binding it (TO
+-- PUBLIC or a role whose privileges it has) that does not fence the tenant, and no restrictive
+-- policy binding it that does. A policy TO the application role alone does not bind the owner.
 exposed AS (
   SELECT DISTINCT w.top, w.culprit, w.via_matview, t.oid AS rel,
          CASE WHEN w.via_matview
@@ -69,16 +74,35 @@ exposed AS (
                    || CASE WHEN o.rolsuper THEN ', a superuser'
                            WHEN o.rolbypassrls THEN ', which has BYPASSRLS'
                            WHEN NOT t.relrowsecurity THEN '; row level security is disabled on the table'
-                           ELSE ', which owns the table; row level security is not forced' END
+                           WHEN x.owner_bypass THEN ', which owns the table; row level security is not forced'
+                           ELSE ', whose policies on the table let every tenant''s rows through ('
+                                || u.policies || ')' END
          END AS reason
   FROM walk w
   JOIN tenant_tables tt ON tt.oid = w.rel
   JOIN pg_catalog.pg_class t ON t.oid = w.rel
   JOIN pg_catalog.pg_roles o ON o.oid = w.checker
+  CROSS JOIN LATERAL (
+    SELECT NOT t.relforcerowsecurity AND pg_catalog.pg_has_role(o.oid, t.relowner, 'USAGE') AS owner_bypass
+  ) x
+  LEFT JOIN LATERAL (
+    SELECT pg_catalog.string_agg(DISTINCT 'policy ' || pg_catalog.quote_ident(v.polname), ', ') AS policies
+    FROM table_verdicts v
+    WHERE v.polrelid = t.oid AND v.cmd IN ('*', 'r') AND v.polpermissive AND v.has_using AND NOT v.using_fenced
+      AND (0::oid = ANY (v.polroles)
+           OR EXISTS (SELECT FROM pg_catalog.unnest(v.polroles) AS r(oid)
+                      WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(o.oid, r.oid, 'USAGE')))
+      AND NOT EXISTS (SELECT FROM table_verdicts k
+                      WHERE k.polrelid = t.oid AND k.cmd IN ('*', 'r') AND NOT k.polpermissive AND k.using_fenced
+                        AND (0::oid = ANY (k.polroles)
+                             OR EXISTS (SELECT FROM pg_catalog.unnest(k.polroles) AS r(oid)
+                                        WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(o.oid, r.oid, 'USAGE'))))
+  ) u ON true
   WHERE w.via_matview
      OR o.rolsuper OR o.rolbypassrls
      OR NOT t.relrowsecurity
-     OR (NOT t.relforcerowsecurity AND pg_catalog.pg_has_role(o.oid, t.relowner, 'USAGE'))
+     OR x.owner_bypass
+     OR u.policies IS NOT NULL
 ),
 -- Views the application role can select from; with no --app-role, any grant beyond the owner.
 granted AS (

@@ -1,6 +1,7 @@
 -- Shared by the policy checks (their header says `include: tenant_tables policy_verdicts`): every
 -- policy on a tenant table with RLS that applies to the application role, judged by whether its
--- USING and its effective write check pin the tenant column to the tenant setting. It continues the
+-- USING and its effective write check pin the tenant column to the tenant setting (judged: and
+-- every policy whomever it binds, by its USING: table_verdicts). It continues the
 -- WITH list that sql/tenant_tables.sql opens (so it comes second and starts with a comma); the
 -- check's body continues it in turn with ", name AS (...)" and ends in a SELECT.
 
@@ -17,17 +18,25 @@
   JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attname = %(tenant_column)s
                                  AND a.attnum > 0 AND NOT a.attisdropped
 ),
--- Policies that bind the application role: TO PUBLIC, or TO a role it is a member of.
--- Without a known role every policy counts.
-policies AS (
-  SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive,
+-- Every policy on those tables, whomever it is for.
+table_policies AS (
+  SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive, p.polroles,
          p.polqual IS NOT NULL AS has_using, p.polwithcheck IS NOT NULL AS has_check
   FROM pg_catalog.pg_policy p
   JOIN rls_tables t ON t.oid = p.polrelid
+),
+-- Policies that bind the application role: TO PUBLIC, or TO a role whose privileges it has.
+-- PostgreSQL applies a policy TO r when the current user has the privileges of r (an inheriting
+-- member: pg_has_role USAGE), not merely when it could SET ROLE r: a NOINHERIT member (or, from
+-- PostgreSQL 16, a member granted WITH INHERIT FALSE) is not bound by r's policies.
+-- Without a known role every policy counts.
+policies AS (
+  SELECT p.oid, p.polrelid, p.polname, p.cmd, p.polpermissive, p.has_using, p.has_check
+  FROM table_policies p
   WHERE %(app_role)s::name IS NULL
      OR 0::oid = ANY (p.polroles)
      OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) AS r(oid)
-                WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(%(app_role)s::name, r.oid, 'MEMBER'))
+                WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(%(app_role)s::name, r.oid, 'USAGE'))
 ),
 -- Fence detection reads the deparsed expression text. The names it looks for become regular
 -- expressions: quoted as the deparser quotes them, regex metacharacters escaped.
@@ -67,7 +76,7 @@ patterns AS (
 ),
 expressions AS (
   SELECT p.oid, x.part, x.expr
-  FROM policies p
+  FROM table_policies p
   JOIN pg_catalog.pg_policy pp ON pp.oid = p.oid
   CROSS JOIN LATERAL (VALUES ('using', pg_catalog.pg_get_expr(pp.polqual, pp.polrelid)),
                              ('check', pg_catalog.pg_get_expr(pp.polwithcheck, pp.polrelid))) AS x(part, expr)
@@ -142,4 +151,12 @@ judged AS (
   LEFT JOIN fences fu ON fu.expr = eu.expr
   LEFT JOIN expressions ec ON ec.oid = p.oid AND ec.part = 'check'
   LEFT JOIN fences fc ON fc.expr = ec.expr
+),
+-- Every policy on the tables with its USING verdict, for checks that judge the policies binding
+-- another role than the application role (view_bypasses_rls: a view's owner).
+table_verdicts AS (
+  SELECT p.*, coalesce(fu.fenced, false) AS using_fenced
+  FROM table_policies p
+  LEFT JOIN expressions eu ON eu.oid = p.oid AND eu.part = 'using'
+  LEFT JOIN fences fu ON fu.expr = eu.expr
 )
