@@ -226,8 +226,16 @@ def left_in(folder: Path) -> list[str]:
 
 
 def postgres_processes_under(folder: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if str(folder) in line]
+    """Command lines naming ``folder`` (read from /proc: ps cuts long lines at 80 columns)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # the process ended meanwhile
+        if str(folder) in text:
+            found.append(text)
+    return found
 
 
 def slow_set(tmp_path: Path) -> Path:

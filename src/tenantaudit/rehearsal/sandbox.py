@@ -321,7 +321,8 @@ class EmbeddedPostgres:
     def detach(self) -> str:
         """--keep: leave the cluster running past this process; returns how to remove it later."""
         _live_sandboxes.discard(self)
-        user = f"runuser -u {self._run_as.pw_name} -- " if self._run_as else ""
+        runuser = shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+        user = f"{runuser or 'runuser'} -u {self._run_as.pw_name} -- " if self._run_as else ""
         return f"{user}{self.binaries.tool('pg_ctl')} -D {self.datadir} stop && rm -rf {self.tempdir}"
 
     def __enter__(self) -> "EmbeddedPostgres":
