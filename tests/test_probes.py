@@ -212,3 +212,49 @@ def test_example_corrected_write_probes_all_pass(db):
     report = example(db, corrected=True)
     assert report.probes
     assert {p.outcome for p in report.probes} == {"pass"}, [p for p in report.probes if p.outcome != "pass"]
+
+
+# -- what does not count as a pass ----------------------------------------------------------
+
+def test_a_refusal_by_a_constraint_is_not_a_pass(db):
+    db.tenants()
+    db.sql(
+        f"""CREATE TABLE tenant_settings (tenant_id uuid PRIMARY KEY REFERENCES tenants, theme text);
+            GRANT SELECT, INSERT, UPDATE, DELETE ON tenant_settings TO "{db.app_role}";"""
+    )
+    seen = {p.operation: p for p in write_audit(db).probes if p.table == "tenant_settings"}
+    assert seen["read"].outcome == LEAK  # no RLS at all
+    # moving A's row onto B's key collides with B's row: that is the primary key, not a fence
+    assert seen["move"].outcome == NOT_PROVEN
+    assert "refused by a constraint, not by the tenant fence" in seen["move"].detail
+    assert "23505" in seen["move"].detail and TENANT_A not in seen["move"].detail
+
+
+def test_a_wrong_setting_name_proves_nothing(two_tenants):
+    report = two_tenants.audit(setting="app.tenant")  # the policies read app.tenant_id
+    assert outcomes(report, "items")["read"] == NOT_PROVEN
+    report = write_audit(two_tenants, setting="app.tenant")
+    assert {outcomes(report, "items")[op] for op in ("read", "update", "delete", "insert")} == {NOT_PROVEN}
+
+
+def test_percent_signs_in_names_do_not_break_the_probes(db):
+    db.tenants()
+    db.fenced_table("promo%s", columns='"100%" text')
+    db.sql(f"INSERT INTO tenants (id, name) VALUES ('{TENANT_A}', 'a'), ('{TENANT_B}', 'b')")
+    db.sql(f"""INSERT INTO "promo%s" (tenant_id, "100%") VALUES ('{TENANT_A}', 'x'), ('{TENANT_B}', 'y')""")
+    assert outcomes(db.audit(), "promo%s")["read"] == "pass"
+    assert set(outcomes(write_audit(db), "promo%s").values()) == {"pass"}
+
+
+def test_values_the_server_quotes_back_are_not_shown(db):
+    db.tenants()
+    db.sql(
+        f"""CREATE TABLE legacy (id serial PRIMARY KEY, tenant_id text NOT NULL);
+            INSERT INTO legacy (tenant_id) VALUES ('cust-ACME-4711'), ('cust-OTHER-1');
+            ALTER TABLE legacy ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+            CREATE POLICY p ON legacy USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid::text);
+            GRANT SELECT ON legacy TO "{db.app_role}";"""
+    )
+    report = db.audit()
+    assert "cust-" not in repr(report.probes) + repr(report.findings) + repr(report.data_results)
+    assert any(p.outcome == FAILS_CLOSED_BY_ERROR for p in report.probes if p.table == "legacy")

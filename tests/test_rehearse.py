@@ -249,6 +249,8 @@ def start_rehearsal(folder: Path, tmpdir: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tenantaudit.cli", "rehearse", str(folder)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "TMPDIR": str(tmpdir)},
+        # a test run started in the background inherits SIGINT ignored: give the child Ctrl-C back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 

@@ -142,6 +142,29 @@ def connect_session(
     return conn
 
 
+def identifier(*names: str):
+    """A (qualified) name for a query run WITH parameters: psycopg reads every % as a placeholder,
+    also inside a quoted name such as "promo%s", so % is doubled. Run such queries with a params
+    tuple, () when there is none."""
+    from psycopg import sql
+
+    return sql.SQL(".").join(sql.SQL(('"' + n.replace('"', '""') + '"').replace("%", "%%")) for n in names)
+
+
+def server_message(exc: psycopg.Error) -> str:
+    """SQLSTATE and the primary message, without the values the server quotes back.
+
+    DETAIL is never shown (it holds row values: "Key (email)=(...) already exists"); data errors
+    quote the offending input after a colon, kept only when it is the empty string.
+    """
+    state = getattr(exc, "sqlstate", None) or "?????"
+    primary = (getattr(exc.diag, "message_primary", None) if hasattr(exc, "diag") else None) or first_line(exc)
+    if state.startswith("22") and ":" in primary:
+        head, _, quoted = primary.partition(":")
+        primary = head + (': ""' if quoted.strip() == '""' else ': "…"')
+    return f"{primary} (SQLSTATE {state})"
+
+
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -18,7 +18,8 @@ from psycopg import sql
 
 from .catalog import Scope
 from .data_checks import TenantTable, hidden_by_rls
-from .db import duration_ms, first_line
+from .data_checks import bounded
+from .db import duration_ms, identifier, server_message
 from .findings import (
     FAILS_CLOSED_BY_ERROR,
     LEAK,
@@ -50,8 +51,8 @@ class ProbeContext:
         return self.scope.params["setting"]
 
     @property
-    def column(self) -> sql.Identifier:
-        return sql.Identifier(self.scope.params["tenant_column"])
+    def column(self) -> sql.Composable:
+        return identifier(self.scope.params["tenant_column"])
 
     def as_app(self, tenant: str | None, action: Callable[[psycopg.Connection], Any]) -> Any:
         """Run ``action`` as the app role with the setting at ``tenant`` ('' = reset, None = untouched).
@@ -66,7 +67,7 @@ class ProbeContext:
             )
             if tenant is not None:
                 self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (self.setting, tenant))
-            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.app_role)))
+            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.app_role)))  # no params: plain Identifier
             return action(self.conn)
 
     def record(self, table: TenantTable, operation: str, outcome: str, detail: str = "") -> None:
@@ -88,19 +89,35 @@ class ProbeContext:
 
 
 def attempt(ctx: ProbeContext, tenant: str | None, action: Callable[[psycopg.Connection], Any]) -> tuple[str, Any]:
-    """("ok", value) if the app role could do it, ("denied", message) if the server refused,
-    ("unproven", reason) if the experiment could not run."""
+    """Run an experiment as the app role and say what the server did:
+
+    ("ok", value): it was allowed; ("denied", message): row level security refused it (the
+    fence held); ("error", message): evaluating the fence raised (e.g. ''::uuid): nothing was
+    shown or changed, the fence fails closed by error; ("unproven", reason): something else
+    stopped it (a privilege, a constraint, a timeout), so it proves nothing about the fence.
+    """
     try:
         return "ok", ctx.as_app(tenant, action)
+    except ProbeError as exc:
+        return "unproven", str(exc)
     except psycopg.errors.InsufficientPrivilege as exc:
-        text = first_line(exc)
-        if "row-level security" in text:
-            return "denied", text
-        return "unproven", f"the app role lacks the privilege ({text})"
+        # PostgreSQL's own wording for an RLS refusal (messages are English unless lc_messages says otherwise)
+        if "row-level security" in (exc.diag.message_primary or ""):
+            return "denied", server_message(exc)
+        return "unproven", f"the app role lacks a privilege: {server_message(exc)}"
     except psycopg.errors.QueryCanceled:
         return "unproven", f"did not finish within --data-timeout {ctx.timeout}"
+    except psycopg.errors.LockNotAvailable:
+        return "unproven", "another session holds a conflicting lock"
+    except psycopg.OperationalError:
+        raise  # the connection is gone: nothing more can be proven
     except psycopg.Error as exc:
-        return "denied", first_line(exc)
+        state = exc.sqlstate or ""
+        if state.startswith("22"):
+            return "error", server_message(exc)
+        if state.startswith("23"):
+            return "unproven", f"refused by a constraint, not by the tenant fence: {server_message(exc)}"
+        return "unproven", server_message(exc)
 
 
 def _fence_hint(ctx: ProbeContext, table: TenantTable) -> str:
@@ -139,7 +156,7 @@ def unset_outcome(
     observations = [absent] if absent else []
     observations.append(("reset to ''", *attempt(ctx, "", visible)))
     leaked = [name for name, status, value in observations if status == "ok" and value]
-    errors = [f"{name}: {value}" for name, status, value in observations if status == "denied"]
+    errors = [f"{name}: {value}" for name, status, value in observations if status in ("denied", "error")]
     unproven = [f"{name}: {value}" for name, status, value in observations if status == "unproven"]
     if leaked:
         ctx.record(table, "unset-read", LEAK, "rows visible with the setting " + " and ".join(leaked))
@@ -178,14 +195,14 @@ def run_read_probes(
             ctx.record(table, "unset-read", NOT_PROVEN, reason)
 
     def anything_visible(table: TenantTable) -> Callable[[psycopg.Connection], bool]:
-        query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(sql.Identifier(table.schema, table.table))
-        return lambda c: c.execute(query).fetchone()[0]
+        query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(identifier(table.schema, table.table))
+        return lambda c: c.execute(query, ()).fetchone()[0]
 
     absent: dict[TenantTable, tuple[str, str, Any]] = {}
     if setting_is_absent(conn, ctx.setting):
         absent = {table: observe_absent(ctx, anything_visible(table)) for table in probed}
     for table in probed:
-        ident = sql.Identifier(table.schema, table.table)
+        ident = identifier(table.schema, table.table)
         try:
             tenant = _some_tenant_with_rows(ctx, ident)
         except ProbeError as exc:
@@ -201,28 +218,28 @@ def run_read_probes(
     return ctx.findings, ctx.results
 
 
-def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Identifier) -> str | None:
+def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Composable) -> str | None:
     query = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.{col} IS NOT NULL LIMIT 1").format(col=ctx.column, t=ident)
     try:
-        with ctx.conn.transaction(force_rollback=True):
-            ctx.conn.execute(
-                "SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(ctx.timeout)),)
-            )
-            row = ctx.conn.execute(query).fetchone()
+        row = bounded(ctx.conn, ctx.timeout, query, ())
     except psycopg.errors.QueryCanceled:
         raise ProbeError(f"finding a tenant's rows did not finish within --data-timeout {ctx.timeout}") from None
     except psycopg.Error as exc:
-        raise ProbeError(first_line(exc)) from None
+        raise ProbeError(server_message(exc)) from None
     return row[0] if row else None
 
 
-def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Identifier, tenant: str) -> None:
+def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Composable, tenant: str) -> None:
     others = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE x.{col}::text IS DISTINCT FROM %s)").format(
         t=ident, col=ctx.column
     )
+    own = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE x.{col}::text = %s)").format(t=ident, col=ctx.column)
     # As the auditor first: without rows of another tenant there is nothing to leak.
-    with ctx.conn.transaction(force_rollback=True):
-        exists = ctx.conn.execute(others, (tenant,)).fetchone()[0]
+    try:
+        (exists,) = bounded(ctx.conn, ctx.timeout, others, (tenant,))
+    except psycopg.errors.QueryCanceled:
+        ctx.record(table, "read", NOT_PROVEN, f"looking for other tenants' rows did not finish within --data-timeout {ctx.timeout}")
+        return
     if not exists:
         ctx.record(table, "read", NOT_PROVEN, "only one tenant owns rows: use --probe write to test with synthetic rows")
         return
@@ -237,11 +254,22 @@ def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Identi
             _fence_hint(ctx, table),
         )
     elif status == "ok":
-        ctx.record(table, "read", PASS, "only the set tenant's rows visible")
-    elif status == "denied":
+        # Seeing nothing proves the fence only if the tenant sees its own rows.
+        sees_own = attempt(ctx, tenant, lambda c: c.execute(own, (tenant,)).fetchone()[0])
+        if sees_own == ("ok", True):
+            ctx.record(table, "read", PASS, "only the set tenant's rows visible")
+        else:
+            ctx.record(table, "read", NOT_PROVEN, OWN_ROWS_HIDDEN)
+    elif status in ("denied", "error"):
         ctx.record(table, "read", FAILS_CLOSED_BY_ERROR, str(value))
     else:
         ctx.record(table, "read", NOT_PROVEN, str(value))
+
+
+OWN_ROWS_HIDDEN = (
+    "with a tenant set, the app role did not see that tenant's own rows either, so hiding the others proves "
+    "nothing: check --setting and --tenant-column, and that a policy lets a tenant see its rows"
+)
 
 
 def skipped_write_operations(tables: list[TenantTable]) -> list[ProbeResult]:
@@ -403,7 +431,7 @@ def _locate(ref) -> tuple[sql.Composable, tuple]:
 
 
 def _row_visible(pair: SyntheticPair, *labels: str) -> Callable[[psycopg.Connection], bool]:
-    ident = sql.Identifier(pair.table.schema, pair.table.table)
+    ident = identifier(pair.table.schema, pair.table.table)
     where = sql.SQL(" OR ").join(sql.SQL("(") + _locate(pair.rows[label])[0] + sql.SQL(")") for label in labels)
     params = tuple(value for label in labels for value in _locate(pair.rows[label])[1])
     query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(ident, where)
@@ -425,7 +453,7 @@ def _on_row(
 ) -> tuple[str, Any]:
     """``statement WHERE CURRENT OF`` the synthetic row ``label``, as the app role with tenant A
     set: attempt()'s ("ok", rowcount), ("denied", message) or ("unproven", reason)."""
-    ident = sql.Identifier(pair.table.schema, pair.table.table)
+    ident = identifier(pair.table.schema, pair.table.table)
     where, located = _locate(pair.rows[label])
     declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR SELECT FROM {} WHERE ").format(_CURSOR, ident) + where
     positioned = statement + sql.SQL(" WHERE CURRENT OF {}").format(_CURSOR)
@@ -434,18 +462,20 @@ def _on_row(
         try:
             return c.execute(positioned, params).rowcount
         except psycopg.errors.InvalidCursorState as exc:  # the aim failed: not the server refusing
-            raise ProbeError(first_line(exc)) from None
+            raise ProbeError(server_message(exc)) from None
 
     try:
         with ctx.conn.transaction(force_rollback=True):
             # The row's own tenant set, in case RLS applies to the auditing role as well.
             ctx.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, str(tenants[label])))
             ctx.conn.execute(declare, located)
-            if ctx.conn.execute(sql.SQL("FETCH NEXT FROM {}").format(_CURSOR)).fetchone() is None:
+            if ctx.conn.execute(sql.SQL("FETCH NEXT FROM {}").format(_CURSOR), ()).fetchone() is None:
                 return "unproven", "the auditing role cannot see the synthetic row to aim the probe at it"
             return attempt(ctx, str(tenants["A"]), run)
-    except (psycopg.Error, ProbeError) as exc:
-        return "unproven", f"could not aim the probe at the synthetic row: {first_line(exc)}"
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        return "unproven", f"could not aim the probe at the synthetic row: {server_message(exc)}"
 
 
 def _probe_pair(
@@ -455,14 +485,20 @@ def _probe_pair(
     for B; move A's row to B. Each denied or invisible is a pass."""
     from .synth import Unsatisfiable
 
-    table, ident, column = pair.table, sql.Identifier(pair.table.schema, pair.table.table), ctx.column
+    table, ident, column = pair.table, identifier(pair.table.schema, pair.table.table), ctx.column
     tenant_a = str(tenants["A"])
+    # Refusing B's row proves the fence only if tenant A can see its own row.
+    sees_own = attempt(ctx, tenant_a, _row_visible(pair, "A")) == ("ok", True)
 
     def outcome(operation: str, status: str, value: Any, leaked: bool, what: str) -> None:
         if status == "unproven":
             ctx.record(table, operation, NOT_PROVEN, str(value))
+        elif status in ("denied", "error") and not sees_own:
+            ctx.record(table, operation, NOT_PROVEN, OWN_ROWS_HIDDEN)
         elif status == "denied":
             ctx.record(table, operation, PASS, f"refused: {value}")
+        elif status == "error":
+            ctx.record(table, operation, FAILS_CLOSED_BY_ERROR, str(value))
         elif leaked:
             ctx.record(table, operation, LEAK, what)
             category, severity = (
@@ -470,6 +506,8 @@ def _probe_pair(
             )
             ctx.leak(table, category, severity, f"as {ctx.app_role} with tenant A set, {what} in {table.schema}.{table.table}",
                      _fence_hint(ctx, table))
+        elif not sees_own:
+            ctx.record(table, operation, NOT_PROVEN, OWN_ROWS_HIDDEN)
         else:
             ctx.record(table, operation, PASS, "invisible" if operation == "read" else "no row affected")
 

@@ -1165,8 +1165,10 @@ def _existing_as(pairs: list[tuple[str, str]], existing: dict[str, Any]) -> dict
 # --------------------------------------------------------------------------------------------
 
 
-def _identifier(name: str) -> sql.SQL:
-    return sql.SQL(('"' + name.replace('"', '""') + '"').replace("%", "%%"))
+def _identifier(name: str) -> sql.Composable:
+    from .db import identifier
+
+    return identifier(name)
 
 
 def _qualified(table: _Table) -> sql.Composed:
