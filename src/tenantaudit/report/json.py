@@ -21,6 +21,13 @@ from .. import __version__
 from ..findings import REPORT_FORMAT_VERSION, Report
 
 
+def _tally(outcomes) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def to_dict(report: Report) -> dict[str, Any]:
     worst = report.worst_severity()
     return {
@@ -30,7 +37,12 @@ def to_dict(report: Report) -> dict[str, Any]:
         "target": report.target,
         "server_version": report.server_version,
         "settings": report.settings,
-        "summary": {"counts": report.counts(), "worst": worst.value if worst else None},
+        "summary": {
+            "counts": report.counts(),
+            "worst": worst.value if worst else None,
+            "probe_outcomes": _tally(p.outcome for p in report.probes),
+            "data_outcomes": _tally(d.outcome for d in report.data_results),
+        },
         "findings": [f.to_dict() for f in report.sorted_findings()],
         "coverage": [
             {"schema": c.schema, "table": c.table, "kind": c.kind, "aspects": c.aspects} for c in report.coverage

@@ -176,5 +176,11 @@ def render(report: Report, console: Console) -> None:
         console.print(Text("note: " + note, style="dim"))
     counts = report.counts()
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
+    unproven = sum(1 for p in report.probes if p.outcome == NOT_PROVEN) + sum(
+        1 for d in report.data_results if d.outcome == NOT_PROVEN
+    )
+    if unproven:
+        # a clean exit code with nothing proven would read as "isolated"
+        summary += f"; {unproven} probe or data results not proven (see above)"
     console.print()
     console.print(Text(f"{report.command}: {report.target} — {summary}", style="bold"))
