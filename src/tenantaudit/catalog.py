@@ -60,8 +60,10 @@ def parse_check(text: str, path: str, *, builtin: bool = True) -> Check:
         if match and match.group(1) in REQUIRED_KEYS + OPTIONAL_KEYS:
             key = match.group(1)
             meta[key] = match.group(2).strip()
-        elif key and body.strip():
+        elif key and re.match(r"^\s{2,}\S", body):  # "--   more" continues the value
             meta[key] = f"{meta[key]} {body.strip()}".strip()
+        elif body.strip():
+            break  # an ordinary comment: the header has ended
     missing = [k for k in REQUIRED_KEYS if not meta.get(k)]
     if missing:
         raise ConfigError(f"check {path}: header lacks {', '.join(missing)}", fix="see checks/README.md")

@@ -9,25 +9,13 @@
 -- fix: Create a tenant policy for the application role (or PUBLIC), USING and WITH CHECK
 --   tenant column = NULLIF(current_setting(setting, true), '') cast to the column's type.
 -- include: tenant_tables
-, rls_tables AS (
-  -- Judged here: tenant tables that have the tenant column and RLS enabled (the rest belongs to
-  -- tenant-column-missing and rls-disabled).
-  SELECT t.oid, t.nspname, t.relname,
-         -- the fence as remediations write it
-         pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
-           || pg_catalog.quote_literal(%(setting)s::text) || ', true), '''')::'
-           || pg_catalog.format_type(a.atttypid, a.atttypmod) AS fence_sql
-  FROM tenant_tables t
-  JOIN pg_catalog.pg_class c ON c.oid = t.oid AND c.relrowsecurity
-  JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attname = %(tenant_column)s
-                                 AND a.attnum > 0 AND NOT a.attisdropped
-),
+
 -- Policies that bind the application role: TO PUBLIC, or TO a role whose privileges it has.
 -- PostgreSQL applies a policy TO r when the current user has the privileges of r (an inheriting
 -- member: pg_has_role USAGE), not merely when it could SET ROLE r: a NOINHERIT member (or, from
 -- PostgreSQL 16, a member granted WITH INHERIT FALSE) is not bound by r's policies.
 -- Without a known role every policy counts.
-policies AS (
+, policies AS (
   SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive,
          p.polqual IS NOT NULL AS has_using, p.polwithcheck IS NOT NULL AS has_check
   FROM pg_catalog.pg_policy p

@@ -8,24 +8,12 @@
 --   syntax": every query on the table fails instead of returning no rows.
 -- fix: Wrap the read in NULLIF(..., '') before the cast, so an unset tenant is NULL and matches nothing.
 -- include: tenant_tables
-, rls_tables AS (
-  -- Judged here: tenant tables that have the tenant column and RLS enabled (the rest belongs to
-  -- tenant-column-missing and rls-disabled).
-  SELECT t.oid, t.nspname, t.relname,
-         -- the fence as remediations write it
-         pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
-           || pg_catalog.quote_literal(%(setting)s::text) || ', true), '''')::'
-           || pg_catalog.format_type(a.atttypid, a.atttypmod) AS fence_sql
-  FROM tenant_tables t
-  JOIN pg_catalog.pg_class c ON c.oid = t.oid AND c.relrowsecurity
-  JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attname = %(tenant_column)s
-                                 AND a.attnum > 0 AND NOT a.attisdropped
-),
+
 -- An unguarded read is a cast applied straight to current_setting(<setting>, ...), or to
 -- COALESCE(current_setting(...), <default>): after a RESET the value is '' rather than NULL, so
 -- COALESCE alone does not help. NULLIF(..., '') around the operand is the guard (and the fix).
 -- Casts to text-like types cannot fail on ''.
-call AS (
+, call AS (
   SELECT '(?:pg_catalog\.)?current_setting\('
          || pg_catalog.regexp_replace(pg_catalog.quote_literal(%(setting)s::text), '([]\\[(){}.*+?^$|])', '\\\1', 'g')
          || '::text(?:, (?:true|false))?\)' AS call_re,

@@ -5,21 +5,8 @@
 -- WITH list that sql/tenant_tables.sql opens (so it comes second and starts with a comma); the
 -- check's body continues it in turn with ", name AS (...)" and ends in a SELECT.
 
--- Judged here: tenant tables that have the tenant column and RLS enabled (the rest belongs to
--- tenant-column-missing and rls-disabled).
-, rls_tables AS (
-  SELECT t.oid, t.nspname, t.relname,
-         -- the fence as remediations write it
-         pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
-           || pg_catalog.quote_literal(%(setting)s::text) || ', true), '''')::'
-           || pg_catalog.format_type(a.atttypid, a.atttypmod) AS fence_sql
-  FROM tenant_tables t
-  JOIN pg_catalog.pg_class c ON c.oid = t.oid AND c.relrowsecurity
-  JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attname = %(tenant_column)s
-                                 AND a.attnum > 0 AND NOT a.attisdropped
-),
 -- Every policy on those tables, whomever it is for.
-table_policies AS (
+, table_policies AS (
   SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive, p.polroles,
          p.polqual IS NOT NULL AS has_using, p.polwithcheck IS NOT NULL AS has_check
   FROM pg_catalog.pg_policy p

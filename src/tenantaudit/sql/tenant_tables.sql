@@ -32,3 +32,12 @@ tenant_columns AS (
   JOIN pg_catalog.pg_attribute a
     ON a.attrelid = t.oid AND a.attname = %(tenant_column)s AND a.attnum > 0 AND NOT a.attisdropped
 )
+-- rls_tables: those with the tenant column and RLS enabled, with the fence as remediations write it
+-- (the policy checks judge these; the others belong to tenant-column-missing and rls-disabled).
+, rls_tables AS (
+  SELECT t.oid, t.nspname, t.relname,
+         pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
+           || pg_catalog.quote_literal(%(setting)s::text) || ', true), '''')::' || t.column_type AS fence_sql
+  FROM tenant_columns t
+  WHERE t.relrowsecurity
+)
