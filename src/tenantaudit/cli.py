@@ -17,10 +17,13 @@ app = typer.Typer(
     name="tenantaudit",
     help=(
         "Prove that a shared-schema multi-tenant PostgreSQL database keeps tenants apart.\n\n"
-        "  tenantaudit check postgresql://auditor@db/app --app-role app_user\n\n"
-        "  tenantaudit demo                # the bundled example on a throwaway PostgreSQL\n\n"
-        "  tenantaudit checks [ID]         # the check catalogue, or one check's rationale and SQL\n\n"
-        "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage/config error, 3 could not run."
+        "\b\n"
+        "  tenantaudit demo                      the bundled example, on a throwaway PostgreSQL\n"
+        "  tenantaudit check DSN --app-role R    audit a live database (read-only)\n"
+        "  tenantaudit rehearse MIGRATIONS/      backup, upgrade, verify, rollback, reapply, restore\n"
+        "  tenantaudit checks [ID]               the check catalogue, or one check and its SQL\n\n"
+        "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error, "
+        "3 could not connect or run."
     ),
     no_args_is_help=True,
     add_completion=False,
