@@ -10,6 +10,8 @@ only what was visible or allowed.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -45,10 +47,50 @@ class ProbeContext:
     timeout: str
     results: list[ProbeResult] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    # How a tenant id is written into the setting: None is the id itself; a JSON path (keys) is a
+    # JSON document holding the id there, for settings the policies read as JSON (Supabase's
+    # request.jwt.claims, read as current_setting(...)::json ->> 'org_id'). See calibrate().
+    json_path: tuple[str, ...] | None = None
+    _json_paths: list[tuple[str, ...]] | None = None
 
     @property
     def setting(self) -> str:
         return self.scope.params["setting"]
+
+    def encode(self, tenant: str) -> str:
+        """The setting's value for ``tenant`` ('' stays '': the reset setting)."""
+        if self.json_path is None or tenant == "":
+            return tenant
+        value: Any = tenant
+        for key in reversed(self.json_path):
+            value = {key: value}
+        return json.dumps(value)
+
+    def calibrate(self, tenant: str, sees_own: Callable[[psycopg.Connection], bool]) -> None:
+        """Settle how the setting carries a tenant id, on a row of ``tenant`` the app role should see.
+
+        The id itself is tried first; when that does not show the tenant its own row (a policy
+        reads the setting as JSON, so a bare id raises or matches nothing), each JSON path the
+        policies and setting functions apply to it (->> 'org_id', -> 'app_metadata' ->> 'org_id')
+        is tried, tenant column name first. The first that works is kept, and tried first on the
+        next table (tables may read different paths of one setting).
+        """
+        kept = self.json_path
+        if attempt(self, tenant, sees_own) == ("ok", True):
+            return
+        for path in dict.fromkeys([None, *self.json_paths()]):
+            if path == kept:
+                continue
+            self.json_path = path
+            if attempt(self, tenant, sees_own) == ("ok", True):
+                return
+        self.json_path = kept
+
+    def json_paths(self) -> list[tuple[str, ...]]:
+        if self._json_paths is None:
+            texts = [row[0] for row in self.conn.execute(_JSON_SOURCES, (self.setting,)) if row[0]]
+            self._json_paths = json_paths(texts, self.scope.params["tenant_column"])
+        return self._json_paths
 
     @property
     def column(self) -> sql.Composable:
@@ -66,7 +108,7 @@ class ProbeContext:
                 "SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(self.timeout)),)
             )
             if tenant is not None:
-                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (self.setting, tenant))
+                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (self.setting, self.encode(tenant)))
             self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.app_role)))  # no params: plain Identifier
             return action(self.conn)
 
@@ -86,6 +128,42 @@ class ProbeContext:
                 title="Cross-tenant behaviour",
             )
         )
+
+
+# Where a JSON setting's fields are read: policy expressions and functions that read the setting.
+_JSON_SOURCES = """
+SELECT pg_catalog.concat_ws(' ', pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid))
+FROM pg_catalog.pg_policy p
+UNION ALL
+SELECT f.prosrc FROM pg_catalog.pg_proc f
+WHERE f.prosrc ~ 'current_setting' AND pg_catalog.strpos(f.prosrc, pg_catalog.quote_literal(%s::text)) > 0
+"""
+_JSON_STEP = re.compile(r"(#>>?|->>?)\s*'((?:[^']|'')*)'(?:::text(?:\[\])?)?")
+_JSON_GAP = re.compile(r"[\s)]*")
+
+
+def json_paths(texts: list[str], tenant_column: str, limit: int = 6) -> list[tuple[str, ...]]:
+    """The JSON paths (chains of -> / ->> / #> / #>> with literal keys) the texts read, those that
+    end in a key named like the tenant column first; at most ``limit``."""
+    found: dict[tuple[str, ...], None] = {}
+    for text in texts:
+        chain: list[str] = []
+        end = None
+        for m in _JSON_STEP.finditer(text):
+            if end is None or not _JSON_GAP.fullmatch(text[end:m.start()]):
+                if chain:
+                    found.setdefault(tuple(chain))
+                chain = []
+            key = m.group(2).replace("''", "'")
+            if m.group(1).startswith("#"):
+                chain += [k.strip().strip('"') for k in key.strip("{}").split(",") if k.strip()]
+            else:
+                chain.append(key)
+            end = m.end()
+        if chain:
+            found.setdefault(tuple(chain))
+    paths = sorted(found, key=lambda path: path[-1] != tenant_column)
+    return paths[:limit]
 
 
 def attempt(ctx: ProbeContext, tenant: str | None, action: Callable[[psycopg.Connection], Any]) -> tuple[str, Any]:
@@ -121,9 +199,14 @@ def attempt(ctx: ProbeContext, tenant: str | None, action: Callable[[psycopg.Con
 
 
 def _fence_hint(ctx: ProbeContext, table: TenantTable) -> str:
+    # Names quoted as SQL needs them (a tenant column named "select", a setting with a quote).
+    column, setting = ctx.conn.execute(
+        "SELECT pg_catalog.quote_ident(%s), pg_catalog.quote_literal(%s::text)",
+        (ctx.scope.params["tenant_column"], ctx.setting),
+    ).fetchone()
     return (
         f"run `tenantaudit check` findings for {table.schema}.{table.table}: enable and force RLS with a policy "
-        f"USING and WITH CHECK ({ctx.scope.params['tenant_column']} = NULLIF(current_setting('{ctx.setting}', true), '')::<type>)"
+        f"USING and WITH CHECK ({column} = NULLIF(current_setting({setting}, true), '')::<type>)"
     )
 
 
@@ -243,6 +326,7 @@ def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Compos
     if not exists:
         ctx.record(table, "read", NOT_PROVEN, "only one tenant owns rows: use --probe write to test with synthetic rows")
         return
+    ctx.calibrate(tenant, lambda c: c.execute(own, (tenant,)).fetchone()[0])
     status, value = attempt(ctx, tenant, lambda c: c.execute(others, (tenant,)).fetchone()[0])
     if status == "ok" and value:
         ctx.record(table, "read", LEAK, "rows of other tenants visible with one tenant set")
@@ -395,7 +479,7 @@ def _write_probes(
                 try:
                     with conn.transaction():
                         if with_setting:
-                            conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, str(tenant)))
+                            conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, ctx.encode(str(tenant))))
                         pair.rows[label] = synth.insert_row(oid, tenant, parents=parents)
                     failures.pop(oid, None)
                 except Unsatisfiable as exc:
@@ -467,7 +551,7 @@ def _on_row(
     try:
         with ctx.conn.transaction(force_rollback=True):
             # The row's own tenant set, in case RLS applies to the auditing role as well.
-            ctx.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, str(tenants[label])))
+            ctx.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, ctx.encode(str(tenants[label]))))
             ctx.conn.execute(declare, located)
             if ctx.conn.execute(sql.SQL("FETCH NEXT FROM {}").format(_CURSOR), ()).fetchone() is None:
                 return "unproven", "the auditing role cannot see the synthetic row to aim the probe at it"
@@ -487,7 +571,9 @@ def _probe_pair(
 
     table, ident, column = pair.table, identifier(pair.table.schema, pair.table.table), ctx.column
     tenant_a = str(tenants["A"])
-    # Refusing B's row proves the fence only if tenant A can see its own row.
+    # Refusing B's row proves the fence only if tenant A can see its own row (first settling how
+    # the setting carries a tenant id: the id itself, or a JSON document holding it).
+    ctx.calibrate(tenant_a, _row_visible(pair, "A"))
     sees_own = attempt(ctx, tenant_a, _row_visible(pair, "A")) == ("ok", True)
 
     def outcome(operation: str, status: str, value: Any, leaked: bool, what: str) -> None:

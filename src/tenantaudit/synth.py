@@ -741,6 +741,16 @@ class Synthesizer:
         for oid in [*self._requested, tenant_table_oid]:
             if oid not in self._tables:
                 raise ValueError(f"no table with oid {oid}")
+        # Columns of the tenants table that a wider foreign key references beside its key, e.g.
+        # (tenant_id, region) -> tenants (id, region): a synthetic tenant gets a value in each
+        # (even if nullable), since a tenant row's child must reference that very tenant row.
+        self._tenant_fill = {
+            ref
+            for table in self._tables.values()
+            for fk in table.fks
+            if fk.ref_table == tenant_table_oid and len(fk.ref_columns) > 1
+            for ref in fk.ref_columns
+        }
 
     # ---- public API ----
 
@@ -850,7 +860,9 @@ class Synthesizer:
         for column in table.columns.values():
             if draft.fixed(column.name) or column.name in fk_columns:
                 continue
-            if column.settable and column.notnull and not column.defaulted:
+            if column.settable and not column.defaulted and (
+                column.notnull or (table.oid == self.tenant_table_oid and column.name in self._tenant_fill)
+            ):
                 draft.set(column.name, self._maker(column))
         self._resolve_fks(draft, tenant, parents, depth, path, fresh=False)
         if table.routes is not None:
@@ -979,10 +991,15 @@ class Synthesizer:
         strings, numbers = _literals(definition)
         literals: list[Any] = []
         fresh: list[Maker] = []
+        first: list[Maker] = []
         kind = column.kind
         if kind in _NUMERIC_KINDS:
             literals += [str(v) for x in numbers for v in _around(x, integral=kind in _INT_KINDS)]
         elif kind in _TEXT_KINDS:
+            if any("@" in text for text in strings) and (_max_length(column) or 64) >= 22:
+                # An e-mail CHECK (x ~ '@', a ~* '^[^@]+@...\.[a-z]{2,}$' pattern): a fresh address
+                # satisfies most, and unlike the literal '@' stays unique under UNIQUE (tenant, email): first.
+                first.append(lambda: self._values.text(None) + "@example.com")
             literals += strings
             fresh += self._text_of_lengths(column, numbers)
             literals += [str(x) for x in numbers]
@@ -992,7 +1009,7 @@ class Synthesizer:
             literals += ["true", "false"]
         else:
             literals += strings  # dates, uuids, ...: whatever the constraint compares with
-        makers = [(lambda v=v: v) for v in dict.fromkeys(literals)] + fresh
+        makers = first + [(lambda v=v: v) for v in dict.fromkeys(literals)] + fresh
         makers = makers[: MAX_CANDIDATES - 3] + [self._maker(column)] * 3
         if not column.notnull:
             makers.append(lambda: None)

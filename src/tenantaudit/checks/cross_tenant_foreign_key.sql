@@ -27,13 +27,29 @@ SELECT fk.nspname AS schema_name,
          || fk.parent_oid::pg_catalog.regclass || ' (' || cols.parent_cols || ') does not include '
          || pg_catalog.quote_ident(%(tenant_column)s)
          || ': a row can reference another tenant''s row' AS message,
-       'ALTER TABLE ' || fk.parent_oid::pg_catalog.regclass || ' ADD UNIQUE ('
-         || pg_catalog.quote_ident(%(tenant_column)s) || ', ' || cols.parent_cols || ');' || chr(10)
+       -- the parent's UNIQUE (tenant, id) only when it has no such key yet (e.g. PRIMARY KEY (tenant_id, id))
+       CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_index i
+                         WHERE i.indrelid = fk.parent_oid AND i.indisunique AND i.indisvalid
+                           AND i.indpred IS NULL AND i.indexprs IS NULL
+                           AND i.indnkeyatts = pg_catalog.cardinality(fk.confkey) + 1
+                           AND (i.indkey::int2[])[0:i.indnkeyatts - 1] @> (fk.confkey || fk.parent_tenant)
+                           AND (i.indkey::int2[])[0:i.indnkeyatts - 1] <@ (fk.confkey || fk.parent_tenant))
+            THEN ''
+            ELSE 'ALTER TABLE ' || fk.parent_oid::pg_catalog.regclass || ' ADD UNIQUE ('
+                 || pg_catalog.quote_ident(%(tenant_column)s) || ', ' || cols.parent_cols || ');' || chr(10) END
          || 'ALTER TABLE ' || fk.child_oid::pg_catalog.regclass || ' DROP CONSTRAINT '
          || pg_catalog.quote_ident(fk.conname) || ', ADD CONSTRAINT ' || pg_catalog.quote_ident(fk.conname)
          || ' FOREIGN KEY (' || pg_catalog.quote_ident(%(tenant_column)s) || ', ' || cols.child_cols
          || ') REFERENCES ' || fk.parent_oid::pg_catalog.regclass || ' ('
-         || pg_catalog.quote_ident(%(tenant_column)s) || ', ' || cols.parent_cols || ') NOT VALID;' AS remediation
+         || pg_catalog.quote_ident(%(tenant_column)s) || ', ' || cols.parent_cols || ')'
+         -- keeping the key's actions and options (ON DELETE CASCADE, DEFERRABLE, ...)
+         || pg_catalog.regexp_replace(COALESCE((pg_catalog.regexp_match(pg_catalog.pg_get_constraintdef(fk.oid),
+                                                                        'REFERENCES .*?\([^()]*\)(.*)$'))[1], ''),
+                                      ' NOT VALID$', '')
+         || ' NOT VALID;' || chr(10)
+         -- then check the existing rows (fails while a cross-tenant link remains: fix those first)
+         || 'ALTER TABLE ' || fk.child_oid::pg_catalog.regclass || ' VALIDATE CONSTRAINT '
+         || pg_catalog.quote_ident(fk.conname) || ';' AS remediation
 FROM foreign_keys fk
 CROSS JOIN LATERAL (
   SELECT pg_catalog.string_agg(pg_catalog.quote_ident(ca.attname), ', ' ORDER BY u.n) AS child_cols,

@@ -5,10 +5,11 @@
 -- why: Querying a partition (or an inheritance child) by name applies that table's own row level
 --   security, not its parent's: a child with RLS disabled, or with RLS not FORCEd and owned by the
 --   application role, shows and accepts every tenant's rows to a role granted privileges on it,
---   although the parent is fenced. Children of a parent with RLS disabled are left to rls-disabled.
+--   although the parent is fenced; so does a child with RLS on whose own policies do not fence the
+--   tenant (USING (true)). Children of a parent with RLS disabled are left to rls-disabled.
 -- fix: ENABLE and FORCE row level security on the child with the parent's policies, or REVOKE ALL
 --   on the child from the application role (it keeps working through the parent).
--- include: tenant_tables
+-- include: tenant_tables policy_verdicts
 , descendants (root, child, path) AS (
   -- Every descendant (sub-partitions too) of a tenant table whose RLS is on, with that root.
   SELECT t.oid, i.inhrelid, ARRAY[t.oid, i.inhrelid]
@@ -28,23 +29,62 @@ children AS (
   FROM descendants d
   ORDER BY d.child, pg_catalog.cardinality(d.path), d.root::pg_catalog.regclass::text COLLATE "C"
 ),
+-- Children with RLS on whose own policies let the application role reach every tenant's rows:
+-- as policy_not_tenant_scoped (USING of SELECT / UPDATE / DELETE) and policy_write_unchecked
+-- (the write check of INSERT / UPDATE) judge a tenant table, a restrictive fence holding it.
+child_commands(cmd, label, ord, part) AS (
+  VALUES ('r', 'SELECT', 1, 'using'), ('a', 'INSERT', 2, 'check'), ('w', 'UPDATE', 3, 'using'),
+         ('w', 'UPDATE', 3, 'check'), ('d', 'DELETE', 4, 'using')
+),
+child_open AS (
+  SELECT p.polrelid, c.label, c.ord,
+         pg_catalog.array_agg(p.polname ORDER BY p.polname)
+           FILTER (WHERE p.polpermissive AND NOT CASE c.part WHEN 'using' THEN p.using_fenced ELSE p.check_fenced END)
+           AS opened_by
+  FROM child_judged p
+  JOIN child_commands c ON p.cmd IN ('*', c.cmd)
+  WHERE CASE c.part WHEN 'using' THEN p.has_using ELSE p.has_write_check END
+  GROUP BY p.polrelid, c.label, c.ord, c.part
+  HAVING pg_catalog.bool_or(p.polpermissive)
+     AND NOT pg_catalog.bool_or(CASE c.part WHEN 'using' THEN p.using_fenced ELSE p.check_fenced END)
+),
+child_unfenced AS (
+  SELECT o.polrelid,
+         (SELECT pg_catalog.string_agg(x.label, ', ' ORDER BY x.ord)
+          FROM (SELECT DISTINCT y.label, y.ord FROM child_open y WHERE y.polrelid = o.polrelid) x) AS commands,
+         (SELECT pg_catalog.array_agg(DISTINCT n.polname ORDER BY n.polname)
+          FROM child_open x CROSS JOIN LATERAL pg_catalog.unnest(x.opened_by) AS n(polname)
+          WHERE x.polrelid = o.polrelid) AS opened_by
+  FROM child_open o
+  GROUP BY o.polrelid
+),
 -- Children whose own RLS does not restrict the application role: off (foreign tables cannot have
--- it), or on but not FORCEd and owned by the application role (or a role it inherits from). With
--- no --app-role the owner case cannot be known and is not guessed.
+-- it), or on but not FORCEd and owned by the application role (or a role it inherits from), or on
+-- with policies that do not fence the tenant. With no --app-role the owner case cannot be known
+-- and is not guessed.
 gaps AS (
   SELECT k.root, c.oid, c.relkind, c.relrowsecurity, c.relforcerowsecurity, c.relowner, c.relacl, c.relname, n.nspname,
          CASE WHEN NOT c.relrowsecurity THEN 'row level security is disabled on it'
+              WHEN u.polrelid IS NOT NULL
+                THEN 'its own ' || CASE WHEN pg_catalog.cardinality(u.opened_by) = 1 THEN 'policy ' ELSE 'policies ' END
+                     || (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(x), ', ') FROM pg_catalog.unnest(u.opened_by) AS x)
+                     || ' (' || u.commands || ')'
+                     || CASE WHEN pg_catalog.cardinality(u.opened_by) = 1 THEN ' does' ELSE ' do' END
+                     || ' not restrict rows to the tenant'
               ELSE pg_catalog.quote_ident(%(app_role)s) || ' owns it and row level security is not forced'
-         END AS reason
+         END AS reason,
+         u.opened_by
   FROM children k
   JOIN pg_catalog.pg_class c ON c.oid = k.child
   JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN child_unfenced u ON u.polrelid = c.oid
   WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
                     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
                       AND d.objid = c.oid AND d.deptype = 'e')
     AND (NOT c.relrowsecurity
          OR (NOT c.relforcerowsecurity AND %(app_role)s::text IS NOT NULL
-             AND pg_catalog.pg_has_role(%(app_role)s::name, c.relowner, 'USAGE')))
+             AND pg_catalog.pg_has_role(%(app_role)s::name, c.relowner, 'USAGE'))
+         OR u.polrelid IS NOT NULL)
     -- the application role may read or write the child directly; with no --app-role, any grant
     -- beyond the owner
     AND CASE WHEN %(app_role)s::text IS NULL
@@ -67,6 +107,10 @@ SELECT g.nspname AS schema_name,
                       ELSE 'ALTER TABLE ' || g.oid::pg_catalog.regclass || ' ENABLE ROW LEVEL SECURITY; ' END
                  || CASE WHEN g.relforcerowsecurity THEN ''
                          ELSE 'ALTER TABLE ' || g.oid::pg_catalog.regclass || ' FORCE ROW LEVEL SECURITY; ' END
+                 -- the child's own policies that open it
+                 || COALESCE((SELECT pg_catalog.string_agg('DROP POLICY ' || pg_catalog.quote_ident(x)
+                                                           || ' ON ' || g.oid::pg_catalog.regclass || '; ', '')
+                              FROM pg_catalog.unnest(g.opened_by) AS x), '')
                  -- the root's policies, rendered for the child (columns are matched by name)
                  || COALESCE((SELECT pg_catalog.string_agg(
                                 'CREATE POLICY ' || pg_catalog.quote_ident(pol.polname)
@@ -86,7 +130,8 @@ SELECT g.nspname AS schema_name,
                               FROM pg_catalog.pg_policy pol
                               WHERE pol.polrelid = g.root
                                 AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy cp
-                                                WHERE cp.polrelid = g.oid AND cp.polname = pol.polname)), '')
+                                                WHERE cp.polrelid = g.oid AND cp.polname = pol.polname
+                                                  AND cp.polname <> ALL (COALESCE(g.opened_by, '{}')))), '')
                  || ' -- or: '
        END
          || 'REVOKE ALL ON ' || g.oid::pg_catalog.regclass || ' FROM '

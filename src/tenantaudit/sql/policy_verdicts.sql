@@ -25,6 +25,29 @@ policies AS (
      OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) AS r(oid)
                 WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(%(app_role)s::name, r.oid, 'USAGE'))
 ),
+-- Partitions and inheritance children (any depth) of those tables that have RLS on, and the
+-- policies on them that bind the application role: querying a child by name applies its own
+-- policies, not its parent's (partition_rls_gap judges them with child_judged).
+rls_children(oid, root, path) AS (
+  SELECT i.inhrelid, t.oid, ARRAY[t.oid, i.inhrelid]
+  FROM rls_tables t
+  JOIN pg_catalog.pg_inherits i ON i.inhparent = t.oid
+  UNION ALL
+  SELECT i.inhrelid, c.root, c.path || i.inhrelid
+  FROM rls_children c
+  JOIN pg_catalog.pg_inherits i ON i.inhparent = c.oid
+  WHERE i.inhrelid <> ALL (c.path)
+),
+child_policies AS (
+  SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive,
+         p.polqual IS NOT NULL AS has_using, p.polwithcheck IS NOT NULL AS has_check
+  FROM pg_catalog.pg_policy p
+  WHERE p.polrelid IN (SELECT c.oid FROM rls_children c)
+    AND (%(app_role)s::name IS NULL
+         OR 0::oid = ANY (p.polroles)
+         OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) AS r(oid)
+                    WHERE r.oid <> 0::oid AND pg_catalog.pg_has_role(%(app_role)s::name, r.oid, 'USAGE')))
+),
 -- Fence detection reads the deparsed expression text. The names it looks for become regular
 -- expressions: quoted as the deparser quotes them, regex metacharacters escaped.
 names AS (
@@ -63,7 +86,7 @@ patterns AS (
 ),
 expressions AS (
   SELECT p.oid, x.part, x.expr
-  FROM table_policies p
+  FROM (SELECT oid FROM table_policies UNION ALL SELECT oid FROM child_policies) p
   JOIN pg_catalog.pg_policy pp ON pp.oid = p.oid
   CROSS JOIN LATERAL (VALUES ('using', pg_catalog.pg_get_expr(pp.polqual, pp.polrelid)),
                              ('check', pg_catalog.pg_get_expr(pp.polwithcheck, pp.polrelid))) AS x(part, expr)
@@ -94,10 +117,15 @@ rules AS (
     -- (@S@)::type -> @S@, (@C@)::type -> @C@
     '\((@[SC]@)\)::[[:alnum:]_."?]+(?: varying| precision| with(?:out)? time zone)?(?:\([0-9, ]+\))?(?:\[\])*'
       AS unwrap_cast,
-    -- ( SELECT @S@ AS x) -> @S@: a setting function wrapped in a scalar subquery
-    '\( SELECT @S@ AS [^()]*\)' AS unwrap_select,
-    -- (@C@ = @S@), (@S@ = @C@), (@C@ = ANY (@S@)) -> @F@: the fence itself
-    '\((?:@C@ = (?:@S@|ANY \(@S@\))|@S@ = @C@)\)' AS fence,
+    -- ( SELECT @S@ AS x) -> @S@: a setting function wrapped in a scalar subquery; also
+    -- ARRAY( SELECT @S@ AS x), the set a set-returning setting function yields
+    '(?:ARRAY)?\( SELECT @S@ AS [^()]*\)' AS unwrap_select,
+    -- (@S@ ->> 'key'::text) -> @S@: a field of a JSON setting (Supabase-style request.jwt.claims,
+    -- read inline or through auth.jwt()); also ->, #> and #>> with a path
+    '\(@S@ (?:->>?|#>>?) ''\?''(?:::text(?:\[\])?)?\)' AS unwrap_json,
+    -- (@C@ = @S@), (@S@ = @C@), (@C@ = ANY (@S@)) -> @F@: the fence itself; @C@ IN @S@ is
+    -- what unwrap_select leaves of tenant_id IN (SELECT setting_function())
+    '\((?:@C@ = (?:@S@|ANY \(@S@\))|@S@ = @C@|@C@ IN @S@)\)' AS fence,
     -- (x AND @F@ AND y) -> @F@: a fence AND-ed with anything still fences
     '\((?:[^() ]+ AND )*@F@(?: AND [^() ]+)*\)' AS and_fence
 ),
@@ -114,6 +142,7 @@ rewrite(expr, s, step) AS (
       WHEN w.s ~ k.unwrap_call THEN pg_catalog.regexp_replace(w.s, k.unwrap_call, '@S@', 'g')
       WHEN w.s ~ k.unwrap_cast THEN pg_catalog.regexp_replace(w.s, k.unwrap_cast, '\1', 'g')
       WHEN w.s ~ k.unwrap_select THEN pg_catalog.regexp_replace(w.s, k.unwrap_select, '@S@', 'g')
+      WHEN w.s ~ k.unwrap_json THEN pg_catalog.regexp_replace(w.s, k.unwrap_json, '@S@', 'g')
       WHEN w.s ~ k.fence THEN pg_catalog.regexp_replace(w.s, k.fence, '@F@', 'g')
       WHEN w.s ~ k.and_fence THEN pg_catalog.regexp_replace(w.s, k.and_fence, '@F@', 'g')
       ELSE pg_catalog.regexp_replace(w.s, '\([^()]*\)', '_', 'g')
@@ -146,4 +175,16 @@ table_verdicts AS (
   FROM table_policies p
   LEFT JOIN expressions eu ON eu.oid = p.oid AND eu.part = 'using'
   LEFT JOIN fences fu ON fu.expr = eu.expr
+),
+-- The same verdicts for the policies on RLS-enabled partitions and inheritance children.
+child_judged AS (
+  SELECT p.*,
+         coalesce(fu.fenced, false) AS using_fenced,
+         CASE WHEN p.has_check THEN coalesce(fc.fenced, false) ELSE coalesce(fu.fenced, false) END AS check_fenced,
+         p.has_using OR p.has_check AS has_write_check
+  FROM child_policies p
+  LEFT JOIN expressions eu ON eu.oid = p.oid AND eu.part = 'using'
+  LEFT JOIN fences fu ON fu.expr = eu.expr
+  LEFT JOIN expressions ec ON ec.oid = p.oid AND ec.part = 'check'
+  LEFT JOIN fences fc ON fc.expr = ec.expr
 )
