@@ -149,10 +149,20 @@ class LockTracer:
         self._held = {}
         self._vxid = None
 
-    def run(self, sql_text: str, *, migration: str, direction: str, file: str, line: int, summary: str) -> StatementTrace:
-        """Execute one statement (psycopg errors propagate) and trace the locks it added."""
+    def resync(self) -> None:
+        """Take the locks held now as the starting point: the rehearsal's own queries between two
+        statements (fingerprints) must not be charged to the next statement."""
+        if self.conn.info.transaction_status == pq.TransactionStatus.INTRANS:
+            self._new_locks()
+
+    def run(
+        self, sql_text: str, *, migration: str, direction: str, file: str, line: int, summary: str,
+        copy_data: str | None = None,
+    ) -> StatementTrace:
+        """Execute one statement (psycopg errors propagate) and trace the locks it added.
+        `copy_data`: the rows of a COPY ... FROM STDIN, sent as psql would."""
         started = time.perf_counter()
-        self.conn.execute(sql_text)  # type: ignore[arg-type]  # migration text, run as written
+        execute(self.conn, sql_text, copy_data)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         trace = StatementTrace(
             migration=migration,
@@ -202,6 +212,16 @@ class LockTracer:
                 locks.append(HeldLock(relation, kind, mode, BLOCKS.get(mode), rows_before))
         self._held = now
         return locks
+
+
+def execute(conn: psycopg.Connection, sql_text: str, copy_data: str | None = None) -> None:
+    """Run one statement as written; a COPY ... FROM STDIN gets its data through the COPY
+    protocol (conn.execute() refuses COPY)."""
+    if copy_data is None:
+        conn.execute(sql_text)  # type: ignore[arg-type]  # migration text, run as written
+        return
+    with conn.cursor().copy(sql_text) as copy:  # type: ignore[arg-type]
+        copy.write(copy_data)
 
 
 def _summary(text: str, limit: int = 100) -> str:

@@ -55,6 +55,9 @@ class Statement:
     sql: str  # the statement text, stripped, without the trailing semicolon
     file: Path
     line: int  # 1-based line in `file` of the statement's first non-comment character
+    # COPY ... FROM STDIN: the data lines psql reads from the file after the statement, up to a
+    # line "\." (pg_dump's plain output, seed data in migrations); None for any other statement
+    copy_data: str | None = None
 
     @cached_property
     def _words(self) -> list[str]:
@@ -73,6 +76,12 @@ class Statement:
         return _controls_transaction(self._words)
 
     @property
+    def copy_from_stdin(self) -> bool:
+        """COPY ... FROM STDIN: psql feeds it the lines that follow it in the file."""
+        w = self._words
+        return bool(w) and w[0] == "COPY" and any(a == "FROM" and b == "STDIN" for a, b in zip(w, w[1:]))
+
+    @property
     def summary(self) -> str:
         """The statement without comments, whitespace collapsed, cut at 100 characters."""
         text = " ".join(_scan(self.sql).uncommented.split())
@@ -89,13 +98,58 @@ def split_statements(text: str, file: Path, first_line: int = 1) -> list[Stateme
 
 
 def _split(text: str, file: Path, first_line: int = 1) -> tuple[list[Statement], list[tuple[int, str]]]:
-    """Statements, and the psql meta-commands that were dropped as (line, text)."""
-    scan = _scan(text)
-    line_of = _LineCounter(text, first_line)
-    statements = [Statement(scan.clean[start:end], file, line_of(start)) for start, end in _boundaries(scan.masked)]
-    line_of = _LineCounter(text, first_line)
-    meta = [(line_of(start), text[start:end].strip()) for start, end in scan.meta]
-    return statements, meta
+    r"""Statements, and the psql meta-commands that were dropped as (line, text).
+
+    COPY ... FROM STDIN (pg_dump's plain output, seed data): psql reads the lines after the
+    statement as its data, up to a line "\." or the end of the file. Those lines are not SQL (a
+    lone quote in them would swallow the rest of the file), so the text is split up to the COPY,
+    its data is cut out, and splitting goes on after the "\." line. Each piece is scanned only up
+    to the next "\." line (the data must end there), which keeps a dump with many COPY blocks linear.
+    """
+    statements: list[Statement] = []
+    meta: list[tuple[int, str]] = []
+    start, n = 0, len(text)
+    line = first_line
+    search_from = 0
+    while True:
+        end_mark = _COPY_END.search(text, search_from)
+        piece_end = end_mark.end() if end_mark else n
+        piece = text[start:piece_end]
+        scan = _scan(piece)
+        spans = _boundaries(scan.masked)
+        line_of = _LineCounter(piece, line)
+        found = [Statement(scan.clean[a:b], file, line_of(a)) for a, b in spans]
+        copy_at = next((i for i, s in enumerate(found) if s.copy_from_stdin), None)
+        semicolon = scan.masked.find(";", spans[copy_at][1]) if copy_at is not None else -1
+        if copy_at is None or semicolon < 0:
+            if end_mark is not None:  # no COPY before this "\." line (e.g. it is inside a literal): look further
+                search_from = piece_end
+                continue
+            line_of = _LineCounter(piece, line)
+            statements += found
+            meta += [(line_of(a), piece[a:b].strip()) for a, b in scan.meta]
+            return statements, meta
+        newline = piece.find("\n", semicolon)
+        data_start = len(piece) if newline < 0 else newline + 1
+        data_end = _COPY_END.search(piece, data_start)
+        if data_end is None and end_mark is not None:  # the "\." line came before the data: look further
+            search_from = piece_end
+            continue
+        copy = found[copy_at]
+        data = piece[data_start : data_end.start() if data_end else len(piece)]
+        statements += found[:copy_at] + [Statement(copy.sql, copy.file, copy.line, copy_data=data)]
+        line_of = _LineCounter(piece, line)
+        meta += [(line_of(a), piece[a:b].strip()) for a, b in scan.meta if a < data_start]
+        if data_end is None:
+            return statements, meta
+        consumed = data_end.end() + 1 if data_end.end() < len(piece) else data_end.end()
+        line += piece.count("\n", 0, consumed)
+        start = search_from = start + consumed
+        if start >= n:
+            return statements, meta
+
+
+_COPY_END = re.compile(r"^\\\.$", re.M)  # the line that ends COPY data in a psql script
 
 
 class _LineCounter:
@@ -385,6 +439,11 @@ class Migration:
     down_file: Path | None
     up_transaction: bool = True  # False: dbmate "-- migrate:up transaction:false"
     down_transaction: bool = True  # False: dbmate "-- migrate:down transaction:false"
+    # True when the migration tool itself wraps the section in a transaction (dbmate without
+    # "transaction:false"): a statement refused in a transaction block (CREATE INDEX CONCURRENTLY)
+    # then fails there, and the rehearsal must let it fail rather than quietly run it outside one.
+    up_wrapped: bool = False
+    down_wrapped: bool = False
 
     @property
     def label(self) -> str:
@@ -408,12 +467,16 @@ class Migration:
         VACUUM, ...), when the migration has its own BEGIN/COMMIT (a wrapper would be committed
         half-way by it), and for dbmate's "transaction:false".
         """
+        if self.up_wrapped and not self.manages_transaction:
+            return True  # as the tool runs it: CREATE INDEX CONCURRENTLY fails with SQLSTATE 25001
         return self.up_transaction and all(s.transactional and not s.controls_transaction for s in self.up)
 
     @property
     def down_transactional(self) -> bool:
         """Like `transactional`, for the down migration (True when there is none)."""
         if self.down is None:
+            return True
+        if self.down_wrapped and not any(s.controls_transaction for s in self.down):
             return True
         return self.down_transaction and all(
             s.transactional and not s.controls_transaction for s in self.down
@@ -599,15 +662,18 @@ def _up_down(files: list[_File], problems: list[str]) -> list[Migration]:
     migrations = []
     for f in ups:
         down = downs.pop(version_key(f.version), None)
+        up = _statements(f.path, problems)
         migration = Migration(
             f.version,
             f.name,
-            _statements(f.path, problems),
-            _statements(down.path, problems) if down else None,
+            up,
+            # an up with no statements (empty, comments only) needs no down: it was reported
+            # "has no down migration" and failed the rollback
+            _statements(down.path, problems) if down else [] if not up else None,
             f.path,
             down.path if down else None,
         )
-        if down is None:
+        if down is None and up:
             expected = f.path.name[: -len(".up.sql")] + ".down.sql"
             problems.append(f"{migration.label} has no down migration ({expected})")
         migrations.append(migration)
@@ -655,17 +721,22 @@ def _dbmate_migration(f: _File, text: str, problems: list[str]) -> Migration:
     down_statements = None
     if down is not None:
         down_statements = _statements(f.path, problems, text[down.start() :], _line_of(text, down.start()))
+    nothing_to_undo = not up_statements and not down_statements  # an up of comments only needs no down
     migration = Migration(
         f.version,
         f.name,
         up_statements,
-        down_statements or None,
+        [] if nothing_to_undo else down_statements or None,
         f.path,
         f.path if down_statements else None,
         up_transaction=_dbmate_transaction(up["options"]),
         down_transaction=_dbmate_transaction(down["options"]) if down is not None else True,
+        up_wrapped=_dbmate_transaction(up["options"]),
+        down_wrapped=_dbmate_transaction(down["options"]) if down is not None else False,
     )
-    if down is None:
+    if nothing_to_undo:
+        pass
+    elif down is None:
         problems.append(f"{migration.label} has no down migration (no '-- migrate:down' section in {f.path.name})")
     elif not down_statements:
         problems.append(f"{migration.label} has no down migration (its '-- migrate:down' section in {f.path.name} is empty)")
@@ -689,15 +760,16 @@ def _flyway(files: list[_File], problems: list[str]) -> list[Migration]:
     migrations = []
     for f in ups:
         undo = undos.pop(flyway_version_key(f.version), None)
+        up = _statements(f.path, problems)
         migration = Migration(
             f.version,
             f.name,
-            _statements(f.path, problems),
-            _statements(undo.path, problems) if undo else None,
+            up,
+            _statements(undo.path, problems) if undo else [] if not up else None,  # as in _up_down
             f.path,
             undo.path if undo else None,
         )
-        if undo is None:
+        if undo is None and up:
             problems.append(f"{migration.label} has no down migration (U{f.version}__{f.name}.sql)")
         migrations.append(migration)
     for undo in sorted(undos.values(), key=lambda f: flyway_version_key(f.version)):

@@ -13,20 +13,24 @@ import secrets
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 from ..config import AuditConfig
 from ..db import first_line
 from ..errors import ConfigError, SandboxError
 from ..findings import Finding, Report, Severity
-from .fingerprint import data_fingerprint, diff_data, diff_schema, schema_fingerprint, table_columns
-from .locks import LockTracer, StatementTrace, lock_findings
-from .migrations import Migration, MigrationSet, Statement, discover, split_statements
+from .fingerprint import (
+    NOT_POPULATED, column_hashes, data_fingerprint, diff_data, diff_schema, row_hashes, schema_fingerprint,
+    table_columns,
+)
+from .locks import LockTracer, StatementTrace, execute, lock_findings
+from .migrations import Migration, MigrationSet, Statement, _read, discover, split_statements
 from .sandbox import open_sandbox
 
 PHASES = ("sandbox", "baseline", "fingerprint", "backup", "upgrade", "verify", "rollback", "reapply", "restore")
@@ -88,9 +92,12 @@ class Rehearsal:
             self._cycle(migrations)
         finally:
             self._teardown()
-        files = {(t.migration, t.line): t.file for t in self.traces}
         for direction, phase in (("up", "upgrade"), ("down", "rollback")):
-            for finding in lock_findings([t for t in self.traces if t.direction == direction]):
+            traces = [t for t in self.traces if t.direction == direction]
+            # Keyed per direction: an up and its down share a label (and often line numbers), and
+            # a map over both directions named the down file in upgrade findings.
+            files = {(t.migration, t.line): t.file for t in traces}
+            for finding in lock_findings(traces):
                 finding.phase = phase
                 # name the file, so reports (SARIF) can point at the statement
                 finding.migration = _shown_path(files.get((finding.migration, finding.line), finding.migration))
@@ -174,11 +181,13 @@ class Rehearsal:
         if opts.baseline:
             if not opts.baseline.is_file():
                 raise ConfigError(f"--baseline {opts.baseline}: no such file", fix="check the path")
-            statements += split_statements(opts.baseline.read_text(encoding="utf-8"), opts.baseline)
+            # as migrations are read: a UTF-8 BOM or CRLF line ends (Windows editors) are not SQL,
+            # and a file that is not UTF-8 is a usage error, not an internal one
+            statements += split_statements(_read(opts.baseline), opts.baseline)
         with self._connect() as conn:
             for statement in statements:
                 try:
-                    conn.execute(statement.sql)
+                    execute(conn, statement.sql, statement.copy_data)  # pg_dump's COPY ... FROM stdin too
                 except psycopg.Error as exc:
                     self._statement_failed("migration-failed", "baseline", statement, exc, migration="baseline")
                     raise PhaseFailed from None
@@ -233,9 +242,14 @@ class Rehearsal:
             "SELECT pg_catalog.to_regclass(%s)::oid", (quote_qualified(*split_qualified_name(cfg.tenant_table)),)
         ).fetchone()[0]
         made, skipped = 0, []
+        if not tables:
+            return "nothing seeded: the baseline has no tables"
         with conn.transaction():
+            # The tenants table may only be created by the migrations: the Synthesizer still needs
+            # a table oid there (it failed with "no table with oid 0"), and with no tenants it only
+            # uses it for new_tenant(), which is then never called: any table of the baseline does.
             synth = Synthesizer(conn, [t for t in tables if t != tenant_oid], tenant_column=cfg.tenant_column,
-                                tenant_table_oid=tenant_oid or 0)
+                                tenant_table_oid=tenant_oid or tables[0])
             tenants = [synth.new_tenant() for _ in range(opts.seed_tenants)] if tenant_oid else []
             for oid in synth.order():
                 for tenant in tenants or [None]:
@@ -247,6 +261,8 @@ class Rehearsal:
                             skipped.append(exc.reason)
                             break
         note = f"seeded {made} synthetic rows" + (f" for {len(tenants)} tenants" if tenants else "")
+        if opts.seed_tenants and not tenant_oid:
+            note += f"; no tenants seeded: the baseline has no tenants table {cfg.tenant_table}"
         if skipped:
             note += f"; not seeded: {'; '.join(sorted(set(skipped)))}"
         return note
@@ -257,6 +273,14 @@ class Rehearsal:
             self.f0_columns = table_columns(conn)
             # every later hash is taken over these same columns, so rows compare over what existed
             self.f0_data = self._data(conn)
+            # per column and per row, to tell what a difference is (see _data_findings): the
+            # rehearsal's data is small (a baseline file, synthetic rows)
+            self.f0_column_hashes = column_hashes(conn, self.f0_columns)
+            self.f0_row_hashes = {
+                table: Counter(row_hashes(conn, table, columns)) for table, columns in self.f0_columns.items()
+                if self.f0_data.get(table, (0, NOT_POPULATED))[1] != NOT_POPULATED
+            }
+            self.origins = _Origins(self.f0_schema, self.f0_data, self.f0_columns)
         self.preexisting_rows = {table: count for table, (count, _) in self.f0_data.items()}
         self.phases["fingerprint"].details.append(
             f"{len(self.f0_schema)} schema objects, {len(self.f0_data)} tables, {sum(self.preexisting_rows.values())} rows"
@@ -312,25 +336,55 @@ class Rehearsal:
             for statement in statements:
                 if transactional and statement.controls_transaction:
                     continue  # the rehearsal's own transaction wraps the migration
+                # Outside a transaction a statement is its own transaction, and its locks were
+                # released before they could be read: a non-transactional migration (dbmate
+                # transaction:false, an ALTER TABLE beside a CREATE INDEX CONCURRENTLY) was never
+                # lock-traced. A one-statement BEGIN ... COMMIT is the same thing for any statement
+                # a transaction block allows, and keeps the locks readable until the COMMIT.
+                alone = (
+                    not transactional and statement.transactional and not statement.controls_transaction
+                    and conn.info.transaction_status == pq.TransactionStatus.IDLE
+                )
                 try:
+                    if alone:
+                        conn.execute("BEGIN")
+                        tracer.begin_transaction()
                     trace = tracer.run(
                         statement.sql, migration=label, direction=direction, file=str(statement.file),
-                        line=statement.line, summary=statement.summary,
+                        line=statement.line, summary=statement.summary, copy_data=statement.copy_data,
                     )
+                    if alone:
+                        conn.execute("COMMIT")
                 except psycopg.Error as exc:
-                    if transactional:
+                    if (transactional or alone) and conn.info.transaction_status != pq.TransactionStatus.IDLE:
                         conn.execute("ROLLBACK")
                     self._statement_failed(category, phase, statement, exc, migration=label)
                     raise PhaseFailed from None
                 if phase in ("upgrade", "rollback"):  # reapply repeats the upgrade's trace
                     self.traces.append(trace)
+                    self.origins.observe(conn, statement, direction)
+                    tracer.resync()
             if transactional:
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("COMMIT")
+                except psycopg.Error as exc:
+                    # e.g. a DEFERRABLE INITIALLY DEFERRED constraint checked at COMMIT: it was an
+                    # "internal error"; it is the migration's failure, at its last statement
+                    if not statements or isinstance(exc, psycopg.OperationalError):
+                        raise
+                    last = statements[-1]
+                    self._statement_failed(category, phase, last, exc, migration=label, at_commit=True)
+                    raise PhaseFailed from None
         except psycopg.OperationalError as exc:
             raise SandboxError(f"the sandbox connection failed during {phase}: {first_line(exc)}", fix="see the server log") from None
 
-    def _statement_failed(self, category: str, phase: str, statement: Statement, exc: psycopg.Error, *, migration: str) -> None:
+    def _statement_failed(
+        self, category: str, phase: str, statement: Statement, exc: psycopg.Error, *, migration: str,
+        at_commit: bool = False,
+    ) -> None:
         sqlstate = getattr(exc, "sqlstate", None) or "?????"
+        # at_commit: the migration's own COMMIT failed; `statement` is its last statement
+        shown = "COMMIT` at the end of the migration, after `" + statement.summary if at_commit else statement.summary
         self.findings.append(Finding(
             category=category,
             check=f"rehearsal:{phase}",
@@ -341,8 +395,9 @@ class Rehearsal:
             phase=phase,
             migration=_shown_path(statement.file),
             line=statement.line,
-            message=f"{statement.file.name}:{statement.line}: `{statement.summary}` failed with SQLSTATE {sqlstate}: {first_line(exc)}",
-            remediation=None,
+            message=f"{statement.file.name}:{statement.line}: `{shown}` failed with SQLSTATE {sqlstate}: {first_line(exc)}",
+            # the SQLSTATEs whose fix is not obvious from the message
+            remediation=_FAILURE_HINTS.get(sqlstate),
         ))
         self.phases[phase].details.append(f"failed at {statement.file.name}:{statement.line}")
 
@@ -358,6 +413,8 @@ class Rehearsal:
                 self.sandbox.roles.append(app_role)
                 self.phases["verify"].details.append(f"created app role {app_role} (owns nothing, DML on every table)")
             after = self._data(conn)
+            # classified now, while the upgraded rows can still be read column by column
+            losses = self._data_findings(conn, diff_data(self.f0_data, after), after, "upgrade-data-loss", "verify")
         verify_config = AuditConfig(**{**vars(cfg), "app_role": app_role, "probe": "write"})
         try:
             report = audit(self.dsn, verify_config)
@@ -381,28 +438,89 @@ class Rehearsal:
         self.report.probes = report.probes
         self.report.data_results = report.data_results
         self.report.sequences_advanced = report.sequences_advanced
-        self._data_loss(diff_data(self.f0_data, after), "upgrade-data-loss", "verify")
+        self._data_loss(losses, "verify")
         self.phases["verify"].details.append(f"{len(report.findings)} findings from check")
         if report.findings:
             self.phases["verify"].status = WARNED
 
-    def _data_loss(self, differences, category: str, phase: str) -> None:
-        for difference in differences:
-            schema, _, table = difference.key.partition(".")
-            self.findings.append(Finding(
-                category=category, check=f"rehearsal:{phase}", severity=Severity.CRITICAL,
-                schema=schema, table=table, phase=phase,
-                message=difference.describe(expected_gone="appeared", expected_back="is gone with its rows"),
-                remediation=None))
-        if differences:
+    def _data_loss(self, findings: list[Finding], phase: str) -> None:
+        self.findings.extend(findings)
+        if findings:
             self.phases[phase].status = WARNED
+
+    def _data_findings(self, conn, differences, after_data, category: str, phase: str) -> list[Finding]:
+        """A finding per table whose pre-existing rows differ from the baseline's.
+
+        Rows are compared one by one (as multisets of row hashes over the pre-existing columns):
+        an upgrade that only added rows to a table (a default tenant, a lookup value) lost nothing
+        and is not reported (it was "critical: 2 rows -> 3 rows"); after the rollback, rows the
+        upgrade added and the down left are still reported (the data is not back to the baseline).
+        Rows or a column gone are data loss (critical). With the same row count, the columns are
+        compared one by one: a pre-existing column gone whose values all sit in a new column is
+        a rename (high: nothing is lost, but whatever still reads the old name breaks); values
+        changed in place by the upgrade are a data change, not rows lost (medium: a deliberate
+        data migration must not fail the run; the old values are in the backup, and if the down
+        migration does not put them back the rollback reports rollback-data-loss, critical).
+        Each finding names the statement that first changed the table (see _Origins).
+        """
+        findings = []
+        now_columns = table_columns(conn)
+        for difference in differences:
+            key = difference.key
+            schema, _, table = key.partition(".")
+            message = difference.describe(expected_gone="appeared", expected_back="is gone with its rows")
+            severity = Severity.CRITICAL
+            before_columns = self.f0_columns.get(key, [])
+            before = self.f0_column_hashes.get(key, {})
+            if key in now_columns and key in self.f0_row_hashes and set(before_columns) <= set(now_columns[key]):
+                now_rows = Counter(row_hashes(conn, key, before_columns))
+                gone, extra = self.f0_row_hashes[key] - now_rows, now_rows - self.f0_row_hashes[key]
+                if not gone and extra:
+                    if category == "upgrade-data-loss":
+                        continue  # rows were only added: every pre-existing row is still there
+                    message = (f"{key}: {_plural(sum(extra.values()), 'row')} added by the upgrade still there"
+                               f" ({difference.before} -> {difference.after})")
+            if key in now_columns and key in after_data and after_data[key][0] == self.f0_data[key][0] and before:
+                added = [c for c in now_columns[key] if c not in before_columns]
+                after = column_hashes(conn, {key: before_columns + added}).get(key, {})
+                missing = [c for c in before_columns if c not in now_columns[key]]
+                changed = [c for c in before_columns if c in after and after[c] != before.get(c)]
+                renamed: dict[str, str] = {}
+                for column in missing:
+                    twin = next((c for c in added if after.get(c) == before.get(column) and c not in renamed.values()), None)
+                    if twin is not None:
+                        renamed[column] = twin
+                rows = _plural(self.f0_data[key][0], "row")
+                if missing and len(renamed) == len(missing) and not changed:
+                    names = ", ".join(f"{old} is now {new}" for old, new in renamed.items())
+                    message = (f"{key}: pre-existing column renamed ({names}): the values are kept, but whatever "
+                               f"still reads the old name breaks")
+                    severity = Severity.HIGH
+                elif changed and not missing:
+                    message = f"{key}: values changed in pre-existing column {', '.join(changed)} (same {rows})"
+                    if category == "upgrade-data-loss":
+                        message += ": a data change, not rows lost; the old values are only in the backup"
+                        severity = Severity.MEDIUM
+                    else:
+                        message += ": the rollback did not put the baseline values back"
+            origin = self.origins.origin("data " + key, rollback=category == "rollback-data-loss")
+            findings.append(Finding(
+                category=category, check=f"rehearsal:{phase}", severity=severity,
+                schema=schema, table=table, phase=phase, message=message,
+                remediation=f"first changed by {origin.file.name}:{origin.line}: `{origin.summary}`" if origin else None,
+                migration=_shown_path(origin.file) if origin else None, line=origin.line if origin else None))
+        return findings
 
     def _rollback(self, migrations: MigrationSet) -> None:
         phase = self.phases["rollback"]
         with self._connect() as conn:
             tracer = LockTracer(conn, self.preexisting_rows)
+            self.origins.restart(conn)  # the rollback's changes are told apart from the upgrade's
             if migrations.rollback is not None:
-                self._apply(conn, tracer, None, migrations.rollback, "down", "rollback-failed", "rollback", True)
+                # in one transaction when it can be, like a migration (it was always wrapped, so
+                # a script with DROP INDEX CONCURRENTLY failed with SQLSTATE 25001)
+                wrap = all(s.transactional and not s.controls_transaction for s in migrations.rollback)
+                self._apply(conn, tracer, None, migrations.rollback, "down", "rollback-failed", "rollback", wrap)
                 phase.details.append(f"rollback script {migrations.rollback_file}")
             else:
                 missing = [m.label for m in migrations.migrations if m.down is None]
@@ -421,17 +539,25 @@ class Rehearsal:
             after_schema = schema_fingerprint(conn)
             after_data = self._data(conn)
             policies = _policy_counts(conn)
+            losses = self._data_findings(conn, diff_data(self.f0_data, after_data), after_data,
+                                         "rollback-data-loss", "rollback")
         drift = _whole_tables(diff_schema(self.f0_schema, after_schema))
         for difference in drift:
             message = difference.describe()
             schema, table = _object_of(difference.key)
             if difference.key.startswith("rls ") and "enabled" in (difference.after or "") and not policies.get(f"{schema}.{table}"):
                 message += ": RLS is on and no policy is left, so a non-owner application now sees no rows at all"
+            # the statement to look at: the last rollback statement that touched the object, else
+            # the upgrade statement that first changed it (the one its down migration must undo)
+            origin = self.origins.origin(difference.key, rollback=True)
+            remediation = "make the down migration undo this: the rollback must return the schema to the baseline"
+            if origin is not None:
+                remediation += f" ({origin.file.name}:{origin.line}: `{origin.summary}`)"
             self.findings.append(Finding(
                 category="rollback-schema-drift", check="rehearsal:rollback", severity=Severity.HIGH,
-                schema=schema, table=table, phase="rollback", message=message,
-                remediation="make the down migration undo this: the rollback must return the schema to the baseline"))
-        self._data_loss(diff_data(self.f0_data, after_data), "rollback-data-loss", "rollback")
+                schema=schema, table=table, phase="rollback", message=message, remediation=remediation,
+                migration=_shown_path(origin.file) if origin else None, line=origin.line if origin else None))
+        self._data_loss(losses, "rollback")
         phase.details.append(f"{len(drift)} schema differences from the baseline")
         if drift:
             phase.status = WARNED
@@ -488,16 +614,110 @@ def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Rep
     return Rehearsal(options, progress).run()
 
 
+class _Origins:
+    """Which statement made each difference that the verify and rollback phases report.
+
+    Schema drift and data loss used to be reported without a file or a line. After every
+    statement of the upgrade and of the rollback the catalog and the pre-existing tables' rows
+    are fingerprinted again (rehearsal data is small; the catalog is not re-read after a
+    statement that cannot change it), and each key that changed remembers the statement: the
+    first one of the upgrade, the last one of the rollback. A finding then points at the last
+    rollback statement that touched its object, or else at the upgrade statement its down
+    migration had to undo. Keys: the schema fingerprint's, and "data schema.table".
+    """
+
+    # statements that cannot change the catalog as the schema fingerprint sees it (an explicit
+    # ROLLBACK / ABORT can: it undoes what its block did)
+    _NO_DDL = {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRUNCATE", "SET", "RESET", "SHOW", "ANALYZE",
+               "VACUUM", "LOCK", "NOTIFY", "BEGIN", "START", "COMMIT", "END", "SAVEPOINT", "RELEASE"}
+    # nor the rows of an existing table
+    _NO_DML = {"CREATE", "COMMENT", "GRANT", "REVOKE", "SET", "RESET", "SHOW", "ANALYZE", "VACUUM", "LOCK",
+               "NOTIFY", "BEGIN", "START", "COMMIT", "END", "SAVEPOINT", "RELEASE"}
+
+    def __init__(self, schema: dict[str, str], data: dict, columns: dict[str, list[str]]):
+        self.schema, self.data, self.columns = dict(schema), dict(data), columns
+        self.up: dict[str, Statement] = {}
+        self.down: dict[str, Statement] = {}
+        self.enabled = True
+
+    def restart(self, conn: psycopg.Connection) -> None:
+        """The state now (after verify) is what the rollback's statements change."""
+        if self.enabled:
+            self._read(conn, schema=True, data=True)
+
+    def observe(self, conn: psycopg.Connection, statement: Statement, direction: str) -> None:
+        if not self.enabled:
+            return
+        words = statement._words
+        head = words[0] if words else ""
+        before_schema, before_data = self.schema, self.data
+        self._read(conn, schema=head not in self._NO_DDL, data=head not in self._NO_DML)
+        changed = [k for k in self.schema.keys() | before_schema.keys() if self.schema.get(k) != before_schema.get(k)]
+        changed += ["data " + k for k in self.data.keys() | before_data.keys() if self.data.get(k) != before_data.get(k)]
+        for key in changed:
+            if direction == "up":
+                self.up.setdefault(key, statement)
+            else:
+                self.down[key] = statement
+
+    def _read(self, conn: psycopg.Connection, *, schema: bool, data: bool) -> None:
+        try:
+            if schema:
+                self.schema = schema_fingerprint(conn)
+            if data:
+                self.data = data_fingerprint(conn, tables=list(self.columns), columns=self.columns)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            # e.g. the migration SET ROLE to a role that cannot read a table: the error stayed in
+            # a savepoint (the migration goes on), findings just carry no line from here on
+            self.enabled = False
+
+    def origin(self, key: str, *, rollback: bool) -> Statement | None:
+        if rollback and key in self.down:
+            return self.down[key]
+        return self.up.get(key)
+
+
+# Hints for failures whose fix the server's message does not tell.
+_FAILURE_HINTS = {
+    "55P04": (
+        "a value added with ALTER TYPE ... ADD VALUE cannot be used until that transaction commits: "
+        "put the ADD VALUE in its own migration (dbmate: its own file) and use the value in a later one"
+    ),
+    "25001": (
+        "this statement cannot run inside a transaction block: give it a migration of its own that the tool "
+        "runs outside a transaction (dbmate: '-- migrate:up transaction:false')"
+    ),
+}
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 _PARTS_OF_A_TABLE = ("column", "constraint", "rls", "owner", "grant", "policy", "trigger")
 
 
 def _whole_tables(differences: list) -> list:
     """When a whole table was added or removed, its columns, constraints, grants... differ too:
     keep the table's own line and drop the parts it implies."""
-    whole = {d.key.partition(" ")[2] for d in differences if d.key.startswith("table ") and d.kind in ("added", "removed")}
+    # Sequences, views and materialized views have owners and grants keyed like a table's
+    # ("owner public.seq"); functions, types and schemas key theirs by the object's own key
+    # ("owner function public.f(text)"). Both were reported as a second drift line.
+    relations = ("table ", "sequence ", "view ", "matview ")
+    whole = {d.key.partition(" ")[2] for d in differences if d.key.startswith(relations) and d.kind in ("added", "removed")}
+    whole_keys = {d.key for d in differences if d.kind in ("added", "removed")}
 
     def implied(d) -> bool:
         kind, _, name = d.key.partition(" ")
+        if kind in ("owner", "grant") and name in whole_keys and d.kind in ("added", "removed"):
+            return True
+        text = d.after or d.before or ""
+        if kind == "index" and any(f" ON {t} " in text or f" ON ONLY {t} " in text for t in whole):
+            return True  # a whole table's indexes (its primary key) come and go with it
+        if kind == "sequence" and any(f"owned by {t}." in text for t in whole):
+            return True  # and so do its serial / identity sequences
         return kind in _PARTS_OF_A_TABLE and any(name == t or name.startswith(t + ".") for t in whole)
 
     return [d for d in differences if not implied(d)]
