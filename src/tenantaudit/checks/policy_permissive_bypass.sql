@@ -21,12 +21,17 @@ fenced_commands AS (
      AND NOT pg_catalog.bool_or(NOT p.polpermissive AND p.using_fenced)
 ),
 -- The unfenced permissive policies beside the fence, with the commands they widen.
+-- Materialized so the join below scans only these few policies, not every judged policy per command.
+unfenced AS MATERIALIZED (
+  SELECT p.oid, p.polrelid, p.polname, p.cmd
+  FROM judged p
+  WHERE p.polpermissive AND p.has_using AND NOT p.using_fenced
+),
 bypasses AS (
   SELECT p.oid, p.polrelid, p.polname, p.cmd,
          pg_catalog.string_agg(f.label, ', ' ORDER BY f.ord) AS commands
-  FROM judged p
+  FROM unfenced p
   JOIN fenced_commands f ON f.polrelid = p.polrelid AND p.cmd IN ('*', f.cmd)
-  WHERE p.polpermissive AND p.has_using AND NOT p.using_fenced
   GROUP BY p.oid, p.polrelid, p.polname, p.cmd
 )
 SELECT t.nspname AS schema_name,
