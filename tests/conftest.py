@@ -124,3 +124,24 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeou
         cwd=cwd or ROOT,
         timeout=timeout,
     )
+
+
+def phases(report) -> dict[str, str]:
+    """A rehearsal report's phases: name -> status."""
+    return {p["name"]: p["status"] for p in report.phases}
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    """Write a migration set (file name -> text) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def rehearse_folder(path: Path, **options):
+    """Run a rehearsal in-process with default check options unless ``config`` is given."""
+    from tenantaudit.rehearsal.run import RehearsalOptions, rehearse
+
+    config = options.pop("config", AuditConfig())
+    return rehearse(RehearsalOptions(path=path, config=config, **options))

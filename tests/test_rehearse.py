@@ -12,33 +12,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, of, phases, run_cli, write
+from conftest import rehearse_folder as run
 
-from tenantaudit.config import AuditConfig
-from tenantaudit.rehearsal.run import RehearsalOptions, rehearse
 from tenantaudit.rehearsal.sandbox import EmbeddedPostgres
 
 EXAMPLE = ROOT / "examples" / "voice_agent"
-
-
-def phases(report) -> dict[str, str]:
-    return {p["name"]: p["status"] for p in report.phases}
-
-
-def of(report, category):
-    return [f for f in report.findings if f.category == category]
-
-
-def write(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text)
-    return folder
-
-
-def run(path: Path, **options) -> object:
-    config = options.pop("config", AuditConfig())
-    return rehearse(RehearsalOptions(path=path, config=config, **options))
 
 
 TENANTS = "CREATE TABLE tenants (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL);"

@@ -5,33 +5,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from conftest import of, phases, run_cli, write
+from conftest import rehearse_folder as run
 
 from tenantaudit.config import AuditConfig
 from tenantaudit.errors import ConfigError
 from tenantaudit.findings import Severity
 from tenantaudit.rehearsal.migrations import discover, split_statements
-from tenantaudit.rehearsal.run import RehearsalOptions, rehearse
-
-
-def phases(report) -> dict[str, str]:
-    return {p["name"]: p["status"] for p in report.phases}
-
-
-def of(report, category):
-    return [f for f in report.findings if f.category == category]
-
-
-def write(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text)
-    return folder
-
-
-def run(path: Path, **options) -> object:
-    config = options.pop("config", AuditConfig())
-    return rehearse(RehearsalOptions(path=path, config=config, **options))
 
 
 def where(finding) -> tuple[str, int | None]:
