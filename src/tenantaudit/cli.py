@@ -11,7 +11,7 @@ from typing import List, Optional
 import typer
 
 from . import __version__
-from .errors import EXIT_FINDINGS, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, TenantAuditError
+from .errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, TenantAuditError
 
 app = typer.Typer(
     name="tenantaudit",
@@ -23,7 +23,7 @@ app = typer.Typer(
         "  tenantaudit rehearse MIGRATIONS/      backup, upgrade, verify, rollback, reapply, restore\n"
         "  tenantaudit checks [ID]               the check catalogue, or one check and its SQL\n\n"
         "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error, "
-        "3 could not connect or run."
+        "3 could not connect or run, 4 nothing failed but part of the audit was not proven for a server-side reason."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -105,7 +105,9 @@ def _emit(report, outputs: dict, fail_on) -> int:
                 path.write_text(rendered[fmt], encoding="utf-8")
             except OSError as exc:
                 raise _config_error(f"--{fmt} {target}: cannot write ({exc.strerror})", "choose a writable path")
-    return EXIT_FINDINGS if report.fails(fail_on) else EXIT_OK
+    if report.fails(fail_on):
+        return EXIT_FINDINGS
+    return EXIT_INCOMPLETE if report.incomplete else EXIT_OK
 
 
 def _config_error(message: str, fix: str):

@@ -6,6 +6,10 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_RUNTIME = 3
+# The audit ran, nothing at or above --fail-on was found, but part of it could not be proven for a
+# server-side reason (a lock not granted, a timeout, a schema the auditor cannot read, the lock
+# table full): never reported as clean. Report.incomplete says why.
+EXIT_INCOMPLETE = 4
 
 
 class TenantAuditError(Exception):

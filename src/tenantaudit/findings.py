@@ -175,6 +175,12 @@ class Report:
     sequences_advanced: list[str] = field(default_factory=list)  # nextval is not rolled back
     phases: list[dict[str, Any]] = field(default_factory=list)
     locks: list[dict[str, Any]] = field(default_factory=list)
+    # One line per server-side reason that left part of the audit unproven (exit 4 when nothing
+    # else fails): e.g. "3 tables not audited: a lock was not granted within lock_timeout".
+    incomplete: list[str] = field(default_factory=list)
+    # Objects the audit could not look at, each {"schema", "object", "kind", "reason"}.
+    unaudited: list[dict[str, Any]] = field(default_factory=list)
+    probe_batches: int | None = None  # write-probe transactions run (each rolled back)
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(
