@@ -23,7 +23,9 @@ app = typer.Typer(
         "  tenantaudit rehearse MIGRATIONS/      backup, upgrade, verify, rollback, reapply, restore\n"
         "  tenantaudit checks [ID]               the check catalogue, or one check and its SQL\n\n"
         "Exit codes: 0 clean, 1 findings at or above --fail-on, 2 usage or configuration error, "
-        "3 could not connect or run, 4 nothing failed but part of the audit was not proven for a server-side reason."
+        "3 could not connect or run, 4 nothing failed but part of the audit was not proven for a server-side reason; "
+        "interrupted by a signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT): temporary servers and files are removed, "
+        "then 128 + the signal number (130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -116,32 +118,80 @@ def _config_error(message: str, fix: str):
     return ConfigError(message, fix=fix)
 
 
+# SIGINT (Ctrl-C), SIGTERM, SIGHUP (the terminal or SSH session went away) and SIGQUIT all unwind
+# the same way: every temporary server and folder is removed, then the exit code is 128 + the
+# signal's number (130 for SIGINT, 143 SIGTERM, 129 SIGHUP, 131 SIGQUIT).
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+
+
+def _err(line: str) -> None:
+    try:
+        typer.echo(line, err=True)
+    except (OSError, ValueError):  # after SIGHUP the terminal may be gone: the cleanup counts, not the line
+        pass
+
+
 def _run(fn) -> None:
     """Run ``fn`` and exit with its code; every expected failure is one line on stderr."""
-    previous = signal.getsignal(signal.SIGTERM)
+    from .rehearsal.sandbox import Interrupted, interrupt
 
-    def _terminate(signum, frame):  # turn SIGTERM into the same clean unwinding as Ctrl-C
-        raise KeyboardInterrupt
+    received: list[int] = []
+    terminals = [fd for fd in (1, 2) if _isatty(fd)]
 
-    signal.signal(signal.SIGTERM, _terminate)
+    def _stop(signum, frame):
+        if received:
+            return  # already unwinding: a second signal must not cut the cleanup short
+        received.append(signum)
+        if signum == signal.SIGHUP:
+            _detach_from_terminal(terminals)
+        interrupt(signum)  # raises Interrupted (a KeyboardInterrupt), or once the step under way is done
+
+    previous = {}
+    for name in STOP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        current = signal.getsignal(signum)
+        if signum == signal.SIGINT and current is not signal.default_int_handler:
+            continue  # started with Ctrl-C ignored (a background job): keep it so
+        previous[signum] = current
+        signal.signal(signum, _stop)
     try:
         code = fn()
     except TenantAuditError as exc:
-        typer.echo(f"tenantaudit: error: {exc.one_line()}", err=True)
+        _err(f"tenantaudit: error: {exc.one_line()}")
         code = exc.exit_code
-    except KeyboardInterrupt:
-        typer.echo("tenantaudit: interrupted — nothing was changed; temporary servers were stopped", err=True)
-        code = 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        _err(f"tenantaudit: interrupted ({signal.Signals(signum).name}) — nothing was changed; "
+             "temporary servers were stopped")
+        code = 128 + signum
     except Exception as exc:  # a bug, not a user error: still one line, and not exit 1 ("findings")
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        typer.echo(
-            f"tenantaudit: internal error: {type(exc).__name__}: {first} — please report it with the command you ran",
-            err=True,
-        )
+        _err(f"tenantaudit: internal error: {type(exc).__name__}: {first} — please report it with the command you ran")
         code = EXIT_RUNTIME
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     raise typer.Exit(code)
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _detach_from_terminal(fds: list[int]) -> None:
+    """The terminal hung up: writing to it would fail (EIO) in the middle of the cleanup."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in fds:
+            os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
 
 
 @app.command()
@@ -235,7 +285,7 @@ def demo(
 
 @app.command()
 def rehearse(
-    path: Path = typer.Argument(..., help="Folder of migrations: NNN_x.up.sql/.down.sql, dbmate, Flyway V/U, or NNN_x.sql with --rollback."),
+    path: Optional[Path] = typer.Argument(None, help="Folder of migrations: NNN_x.up.sql/.down.sql, dbmate, Flyway V/U, or NNN_x.sql with --rollback."),
     rollback: Optional[Path] = typer.Option(None, "--rollback", help="One rollback script, run instead of down migrations."),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="SQL for the schema and data that exist before the migrations."),
     from_dsn: Optional[str] = typer.Option(None, "--from", help="Start from a live database's schema (pg_dump --schema-only; read-only)."),
@@ -245,6 +295,12 @@ def rehearse(
     pg_version: Optional[int] = typer.Option(None, "--pg-version", help="PostgreSQL major version of the sandbox [default: local binaries, else bundled]."),
     pg_bin: Optional[Path] = typer.Option(None, "--pg-bin", help="PostgreSQL bin directory for the embedded sandbox and pg_dump."),
     keep: bool = typer.Option(False, "--keep", help="Leave the sandbox running and print its DSN."),
+    cleanup: bool = typer.Option(
+        False, "--cleanup",
+        help="Only remove what killed runs left behind, then exit: embedded sandboxes in the temp dir (a server whose "
+             "run is gone is stopped), or with --sandbox DSN the scratch databases and roles marked by tenantaudit "
+             "whose run is dead (same host, process gone). A run still going is never touched.",
+    ),
     tenant_column: Optional[str] = TenantColumn,
     tenant_table: Optional[str] = TenantTable,
     setting: Optional[str] = Setting,
@@ -269,6 +325,16 @@ def rehearse(
 
         from .config import load_config
         from .rehearsal.run import RehearsalOptions, rehearse as run_rehearsal
+
+        if cleanup:
+            from .rehearsal.sandbox import cleanup_leftovers
+
+            lines, ok = cleanup_leftovers(sandbox)
+            for line in lines or ["nothing to clean up: no leftovers of dead runs"]:
+                typer.echo(line)
+            return EXIT_OK if ok else EXIT_RUNTIME
+        if path is None:
+            raise _config_error("rehearse needs the folder of migrations", "pass it: tenantaudit rehearse MIGRATIONS/")
 
         cfg = load_config(
             dict(tenant_column=tenant_column, tenant_table=tenant_table, setting=setting, app_role=app_role,

@@ -41,6 +41,11 @@ def apply_files(conn: psycopg.Connection, files: list[Path]) -> None:
 def create_app_role(conn: psycopg.Connection, role: str, schemas: list[str] = ["public"]) -> None:
     """An application role as a careful team would make it: not the owner, DML only."""
     conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
+    grant_app_role(conn, role, schemas)
+
+
+def grant_app_role(conn: psycopg.Connection, role: str, schemas: list[str] = ["public"]) -> None:
+    """create_app_role's grants, to a role that exists (DML on every table, USAGE on sequences)."""
     for schema in schemas:
         ident = sql.Identifier(schema)
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(ident, sql.Identifier(role)))
@@ -79,6 +84,7 @@ def run_demo(example: Path | None, *, corrected: bool, pg_bin: Path | None, conf
         config.app_role = DEMO_APP_ROLE
         with console.status("auditing…"):
             report = audit(dsn, config)
+        report.notes.extend(sandbox.reaped)  # sandboxes of killed runs, removed at start
         report.notes.append(
             f"demo: PostgreSQL {sandbox.binaries.major} from {sandbox.binaries.source}; "
             f"{example.name} {'corrected' if corrected else 'as written'}; app role {DEMO_APP_ROLE}"

@@ -26,6 +26,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import tuple_row
 
+from ..errors import SandboxError
+
 SchemaFingerprint = dict[str, str]
 DataFingerprint = dict[str, tuple[int, str]]
 
@@ -399,7 +401,43 @@ _STABLE_SETTINGS = {
     # not have its rows read as that role (RLS would hide rows, a missing grant would fail).
     # NONE is the connecting user; the migration's role is put back afterwards like the rest.
     "role": "none",
+    # A table that row-level security would filter for this role errors instead of returning
+    # fewer rows: a fingerprint never counts what it could not see (RowsHidden says why first).
+    "row_security": "off",
 }
+
+
+class RowsHidden(SandboxError):
+    """The role the rehearsal runs as is subject to row-level security on a table (FORCE ROW
+    LEVEL SECURITY applies to owners, and it is neither a superuser nor BYPASSRLS): its
+    fingerprints would count only the rows the policies let it see and report data loss that is
+    not there. Refused instead, naming the privilege that fixes it."""
+
+
+def _require_every_row(cur: psycopg.Cursor, tables: "set[str] | None") -> None:
+    """Raise RowsHidden when row-level security is active, for the current role, on a table to
+    be read (``tables``: "schema.table" keys, None for every user table)."""
+    hidden = [
+        f"{schema}.{table}"
+        for schema, table in cur.execute(
+            """SELECT n.nspname, c.relname FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'p') AND c.relrowsecurity
+                 AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+                 AND pg_catalog.row_security_active(c.oid)
+               ORDER BY 1, 2"""
+        ).fetchall()
+        if tables is None or f"{schema}.{table}" in tables
+    ]
+    if hidden:
+        (user,) = cur.execute("SELECT current_user").fetchone()
+        shown = ", ".join(hidden[:3]) + (f" and {len(hidden) - 3} more" if len(hidden) > 3 else "")
+        quoted = '"' + user.replace('"', '""') + '"'
+        raise RowsHidden(
+            f"the sandbox role {user} cannot see every row of {shown} (row-level security applies to it: the table "
+            f"is FORCEd and the role has no BYPASSRLS), so the fingerprints would report rows lost that are not",
+            fix=f"as a superuser: ALTER ROLE {quoted} BYPASSRLS, or rehearse in the embedded sandbox",
+        )
 
 
 @contextmanager
@@ -497,6 +535,7 @@ def data_fingerprint(
     columns = columns or {}
     result: DataFingerprint = {}
     with conn.transaction(), _stable_output(cur):
+        _require_every_row(cur, wanted)
         for schema, table, relkind, populated, existing in cur.execute(_USER_TABLES).fetchall():
             key = f"{schema}.{table}"
             if wanted is not None and key not in wanted:
@@ -538,6 +577,7 @@ def column_hashes(conn: psycopg.Connection, columns: dict[str, list[str]]) -> di
                 if populated}
     result: dict[str, dict[str, str]] = {}
     with conn.transaction(), _stable_output(cur):
+        _require_every_row(cur, set(columns))
         for key, wanted in columns.items():
             present = [c for c in wanted if c in existing.get(key, ())]
             if key not in existing or not present:
@@ -562,6 +602,7 @@ def row_hashes(conn: psycopg.Connection, table: str, columns: list[str]) -> list
         row, sql.Identifier(schema, name))
     cur = conn.cursor(row_factory=tuple_row)
     with conn.transaction(), _stable_output(cur):
+        _require_every_row(cur, {table})
         return [h for (h,) in cur.execute(query).fetchall()]
 
 

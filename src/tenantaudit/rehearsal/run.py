@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,9 @@ from .fingerprint import (
 )
 from .locks import LockTracer, StatementTrace, execute, lock_findings
 from .migrations import Migration, MigrationSet, Statement, _read, discover, split_statements
-from .sandbox import open_sandbox
+from .sandbox import (
+    WORK_PREFIX, RunOwner, client_connection, make_owned_dir, open_sandbox, reap_dead_sandboxes, tool_error,
+)
 
 PHASES = ("sandbox", "baseline", "fingerprint", "backup", "upgrade", "verify", "rollback", "reapply", "restore")
 DEFAULT_APP_ROLE = "tenantaudit_app"
@@ -81,14 +82,20 @@ class Rehearsal:
         self.traces: list[StatementTrace] = []
         self.sandbox = None
         self.workdir: Path | None = None
+        self._workdir_fd: int | None = None
         self.kept_dsn: str | None = None
+        # names this run's scratch databases (and, on an existing server, its app role) and marks
+        # them as this process's, so that a later run tells a killed run's leftovers from a live one's
+        self.run_id = secrets.token_hex(4)
+        self.owner = RunOwner.current(self.run_id)
 
     # -- driver --------------------------------------------------------------------------
     def run(self) -> Report:
         migrations = discover(self.options.path, self.options.rollback)
         self.report.notes.extend(migrations.problems)
-        self.workdir = Path(tempfile.mkdtemp(prefix="tenantaudit-rehearse-"))
+        self.report.notes.extend(reap_dead_sandboxes())
         try:
+            self.workdir, self._workdir_fd = make_owned_dir(WORK_PREFIX, self.owner)
             self._cycle(migrations)
         finally:
             self._teardown()
@@ -147,12 +154,15 @@ class Rehearsal:
             self.source_major, self.source_roles = _source_facts(opts.from_dsn)
             wanted = wanted or self.source_major
         try:
-            self.sandbox = open_sandbox(opts.sandbox, major=wanted, pg_bin=opts.pg_bin).start()
+            self.sandbox = open_sandbox(opts.sandbox, major=wanted, pg_bin=opts.pg_bin, owner=self.owner)
+            self.sandbox.start()
         except SandboxError:
             if opts.pg_version or not opts.from_dsn:
                 raise
             # no binaries of the source's version here: rehearse on what there is, and say so
-            self.sandbox = open_sandbox(opts.sandbox, pg_bin=opts.pg_bin).start()
+            self.sandbox = open_sandbox(opts.sandbox, pg_bin=opts.pg_bin, owner=self.owner)
+            self.sandbox.start()
+        self.report.notes.extend(self.sandbox.reaped)
         if opts.from_dsn and self.sandbox.major != self.source_major:
             self.report.notes.append(
                 f"warning: the source runs PostgreSQL {self.source_major} but the sandbox runs {self.sandbox.major}; "
@@ -165,7 +175,7 @@ class Rehearsal:
         self.phases["sandbox"].details.append(
             f"PostgreSQL {self.sandbox.major} ({where or 'embedded'}); pg_dump from {binaries.source}: {binaries.bindir}"
         )
-        self.dbname = f"rehearsal_{secrets.token_hex(4)}"
+        self.dbname = f"rehearsal_{self.run_id}"
         self.dsn = self.sandbox.create_database(self.dbname)
 
     def _connect(self, dsn: str | None = None) -> psycopg.Connection:
@@ -205,13 +215,14 @@ class Rehearsal:
         from .sandbox import client_binaries
 
         pg_dump = client_binaries(self.source_major, self.options.pg_bin).tool("pg_dump")
-        proc = subprocess.run(
-            [pg_dump, "--schema-only", "--no-owner", "--no-privileges",
-             "--file", str(target), "--dbname", dsn],
-            capture_output=True, text=True, timeout=600,
-        )
+        with client_connection(dsn, self.workdir) as (conninfo, env):  # the password never in argv
+            proc = subprocess.run(
+                [pg_dump, "--schema-only", "--no-owner", "--no-privileges",
+                 "--file", str(target), "--dbname", conninfo],
+                capture_output=True, text=True, timeout=600, env=env,
+            )
         if proc.returncode != 0:
-            reason = (proc.stderr.strip().splitlines() or ["pg_dump failed"])[-1]
+            reason = tool_error(proc.stderr, "pg_dump", "pg_dump failed")
             raise ConfigError(f"--from {mask_dsn(dsn)}: {reason.replace(dsn, mask_dsn(dsn))}", fix="check the DSN and that pg_dump can reach it")
         text = "\n".join(line for line in target.read_text(encoding="utf-8").splitlines()
                          if not line.startswith(("SET ", "SELECT pg_catalog.set_config('search_path'", "\\")))
@@ -222,8 +233,7 @@ class Rehearsal:
         with self._connect() as conn:
             for role in roles:
                 if not conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)", (role,)).fetchone()[0]:
-                    conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(role)))
-                    self.sandbox.roles.append(role)
+                    self.sandbox.create_role(role)  # marked as this run's on an existing server
 
     def _seed(self, conn: psycopg.Connection) -> str:
         """Synthetic tenants and rows in the baseline's tables, so the cycle moves real data."""
@@ -292,13 +302,15 @@ class Rehearsal:
     def _backup(self) -> None:
         assert self.workdir is not None
         self.backup_file = self.workdir / "baseline.dump"
-        self._pg_tool("pg_dump", "-Fc", "--file", str(self.backup_file), "--dbname", self.dsn)
+        self._pg_tool("pg_dump", self.dsn, "-Fc", "--file", str(self.backup_file))
         self.phases["backup"].details.append(f"pg_dump -Fc: {self.backup_file.stat().st_size} bytes")
 
-    def _pg_tool(self, tool: str, *args: str) -> None:
-        proc = subprocess.run([self.sandbox.binaries.tool(tool), *args], capture_output=True, text=True, timeout=3600)
+    def _pg_tool(self, tool: str, dsn: str, *args: str) -> None:
+        with client_connection(dsn, self.workdir) as (conninfo, env):  # the password never in argv
+            proc = subprocess.run([self.sandbox.binaries.tool(tool), "--dbname", conninfo, *args],
+                                  capture_output=True, text=True, timeout=3600, env=env)
         if proc.returncode != 0:
-            reason = (proc.stderr.strip().splitlines() or [f"{tool} exited {proc.returncode}"])[-1]
+            reason = tool_error(proc.stderr, tool, f"{tool} exited {proc.returncode}")
             phase = "backup" if tool == "pg_dump" else "restore"
             self.findings.append(Finding(
                 category="backup-restore-mismatch", check="rehearsal:backup", severity=Severity.HIGH,
@@ -406,11 +418,15 @@ class Rehearsal:
 
         cfg = self.options.config
         with self._connect() as conn:
-            app_role = cfg.app_role or DEFAULT_APP_ROLE
+            # on an existing server a name of this run's own: a concurrent run's role (or a killed
+            # run's, without its grants) is never taken for ours
+            app_role = cfg.app_role or self.sandbox.app_role_name(self.run_id)
             exists = conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)", (app_role,)).fetchone()[0]
             if not exists:
-                _create_app_role(conn, app_role)
-                self.sandbox.roles.append(app_role)
+                from ..example import grant_app_role
+
+                self.sandbox.create_role(app_role)
+                grant_app_role(conn, app_role, _user_schemas(conn))
                 self.phases["verify"].details.append(f"created app role {app_role} (owns nothing, DML on every table)")
             after = self._data(conn)
             # classified now, while the upgraded rows can still be read column by column
@@ -575,7 +591,7 @@ class Rehearsal:
     def _restore(self) -> None:
         restored = f"{self.dbname}_restore"
         dsn = self.sandbox.create_database(restored)
-        self._pg_tool("pg_restore", "--no-owner", "--exit-on-error", "--dbname", dsn, str(self.backup_file))
+        self._pg_tool("pg_restore", dsn, "--no-owner", "--exit-on-error", str(self.backup_file))
         with self._connect(dsn) as conn:
             schema = schema_fingerprint(conn)
             data = self._data(conn)
@@ -592,6 +608,12 @@ class Rehearsal:
             self.phases["restore"].status = WARNED
 
     def _teardown(self) -> None:
+        from .sandbox import shielded
+
+        with shielded():  # a signal now takes effect once everything is removed
+            self._teardown_now()
+
+    def _teardown_now(self) -> None:
         import shutil
 
         try:
@@ -608,6 +630,11 @@ class Rehearsal:
         finally:
             if self.workdir is not None:
                 shutil.rmtree(self.workdir, ignore_errors=True)
+            if self._workdir_fd is not None:
+                import os
+
+                os.close(self._workdir_fd)
+                self._workdir_fd = None
 
 
 def rehearse(options: RehearsalOptions, progress: Progress | None = None) -> Report:
@@ -776,7 +803,4 @@ def _user_schemas(conn: psycopg.Connection) -> list[str]:
     ).fetchall()]
 
 
-def _create_app_role(conn: psycopg.Connection, role: str) -> None:
-    from ..example import create_app_role
 
-    create_app_role(conn, role, _user_schemas(conn))

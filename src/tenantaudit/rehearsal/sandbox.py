@@ -4,13 +4,25 @@ Binaries come from, in order: an explicit ``pg_bin``, the PATH, ``pg_config --bi
 ``/usr/lib/postgresql/<major>/bin``, and finally the ones the ``pgserver`` wheel bundles.
 PostgreSQL refuses to run as root, so as root the server runs as an unprivileged user
 (``$TENANTAUDIT_SANDBOX_USER``, else ``postgres``, else ``nobody``).
+
+No sandbox outlives its run unnoticed: each temp folder holds a marker naming the process that
+owns it (pid, its start time from /proc, the boot id and the host), and every start of an
+embedded sandbox first removes the folders (and stops the servers) of owners that are dead. On
+an existing server, every scratch database and role is marked the same way with a comment
+(COMMENT ON DATABASE / ROLE), so later runs list the leftovers of dead runs and
+``tenantaudit rehearse --cleanup`` drops them. An object is a dead run's when its marker names
+this host and a process that is gone (or a pid now running a process that started at another
+time, or another boot). Objects of other hosts are never touched: whether their run is alive
+cannot be told from here.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import hashlib
 import importlib.util
+import json
 import os
 import pwd
 import re
@@ -19,14 +31,20 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import SandboxError
 
 TEMP_PREFIX = "tenantaudit-sandbox-"
+WORK_PREFIX = "tenantaudit-rehearse-"  # the rehearsal's own files (the backup, pg_dump's passfile)
+OWNER_MARKER = "tenantaudit-owner.json"
+# Scratch databases and roles on an existing server carry this comment, then the owner as JSON.
+SCRATCH_MARK = "tenantaudit rehearse scratch object, owner: "
 # Copies of bundled binaries that an unprivileged user could not reach where pip put them.
 BINARY_CACHE_ROOT = Path(os.environ.get("TENANTAUDIT_BIN_CACHE", "/var/tmp"))
 
@@ -195,6 +213,198 @@ def _reachable_copy(binaries: PgBinaries) -> PgBinaries:
     return PgBinaries(bindir, binaries.major, binaries.source + " (copied for the server user)")
 
 
+# -- who owns a sandbox, and whether it is still alive ----------------------------------------
+
+def _proc_start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22): with the
+    pid it names one process, whatever pid reuse does later. None when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rpartition(")")[2].split()
+    if len(fields) < 20 or fields[0] == "Z":  # a zombie has ended: only its exit status is left
+        return None
+    return fields[19]
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True)
+class RunOwner:
+    """The process a sandbox (a temp folder, a scratch database or role) belongs to."""
+
+    pid: int
+    start: str  # "" where /proc is not there to read
+    boot: str
+    host: str
+    run: str = ""
+
+    @classmethod
+    def current(cls, run: str = "") -> "RunOwner":
+        pid = os.getpid()
+        return cls(pid, _proc_start_time(pid) or "", _boot_id(), socket.gethostname(), run)
+
+    def alive(self) -> bool | None:
+        """True or False on this host; None for another host (it cannot be told from here)."""
+        if self.host != socket.gethostname():
+            return None
+        if self.boot and _boot_id() and self.boot != _boot_id():
+            return False  # the machine rebooted since: every process of that boot is gone
+        if Path("/proc").is_dir() and self.start:
+            return _proc_start_time(self.pid) == self.start
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunOwner | None":
+        try:
+            data = json.loads(text)
+            return cls(int(data["pid"]), str(data.get("start", "")), str(data.get("boot", "")),
+                       str(data["host"]), str(data.get("run", "")))
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def describe(self) -> str:
+        return f"pid {self.pid}" + ("" if self.host == socket.gethostname() else f" on host {self.host}")
+
+
+def say(line: str) -> None:
+    """One line on stderr (never fails: after SIGHUP the terminal may be gone)."""
+    try:
+        print(f"tenantaudit: {line}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+# -- signals: cleanup is never cut short ------------------------------------------------------
+
+class Interrupted(KeyboardInterrupt):
+    """A signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) asked the run to stop: unwind and clean up."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _Shield:
+    depth = 0
+    pending: int | None = None
+
+
+def interrupt(signum: int) -> None:
+    """Called by the CLI's signal handler: raise Interrupted now, or as soon as the cleanup or
+    setup step under way (``shielded``) is done, so that no server is left half-stopped."""
+    if _Shield.depth:
+        _Shield.pending = signum
+        return
+    raise Interrupted(signum)
+
+
+@contextmanager
+def shielded():
+    _Shield.depth += 1
+    try:
+        yield
+    finally:
+        _Shield.depth -= 1
+    if not _Shield.depth and _Shield.pending is not None:
+        signum, _Shield.pending = _Shield.pending, None
+        raise Interrupted(signum)
+
+
+def make_owned_dir(prefix: str, owner: RunOwner | None = None) -> tuple[Path, int]:
+    """A private temp folder with an owner marker in it. Returns the folder and an open fd of
+    the marker, locked shared for as long as the owner lives (close it when done)."""
+    with shielded():
+        folder = Path(tempfile.mkdtemp(prefix=prefix))
+        fd = os.open(folder / OWNER_MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, (owner or RunOwner.current()).to_json().encode())
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    return folder, fd
+
+
+def _stop_leftover_postmaster(datadir: Path) -> None:
+    """Stop the server of a dead run's data directory: the pid in postmaster.pid, only if that
+    process is a postgres started on this very directory (a reused pid is left alone)."""
+    try:
+        pid = int((datadir / "postmaster.pid").read_text().splitlines()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return
+    if str(datadir).encode() not in cmdline:
+        return
+    for sig, wait in ((signal.SIGQUIT, 10.0), (signal.SIGKILL, 5.0)):  # SIGQUIT: immediate shutdown
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if _proc_start_time(pid) is None:
+                return
+            time.sleep(0.05)
+
+
+def reap_dead_sandboxes(tmpdir: str | os.PathLike | None = None, *, quiet: bool = False) -> list[str]:
+    """Remove the temp folders (and stop the servers) that runs now dead left behind in the temp
+    dir; one line per folder, also said on stderr unless ``quiet``. Only folders with a marker
+    this user wrote are looked at; a folder whose owner lives is never touched."""
+    root = Path(tmpdir or tempfile.gettempdir())
+    lines: list[str] = []
+    try:
+        candidates = sorted(p for p in root.iterdir() if p.name.startswith((TEMP_PREFIX, WORK_PREFIX)))
+    except OSError:
+        return lines
+    for folder in candidates:
+        marker = folder / OWNER_MARKER
+        try:
+            info = os.lstat(marker)
+            if folder.is_symlink() or not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                continue
+            owner = RunOwner.from_json(marker.read_text())
+        except OSError:
+            continue
+        if owner is None or owner.alive() is not False:
+            continue
+        with shielded():
+            try:
+                fd = os.open(marker, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another run reaping it, or its owner alive
+            except OSError:
+                os.close(fd)
+                continue
+            try:
+                _stop_leftover_postmaster(folder / "data")
+                shutil.rmtree(folder, ignore_errors=True)
+            finally:
+                os.close(fd)
+        what = "a sandbox" if folder.name.startswith(TEMP_PREFIX) else "temporary files"
+        line = f"removed {what} left by dead run {owner.describe()} ({folder})"
+        if folder.exists():
+            line = f"could not remove {what} left by dead run {owner.describe()}: remove it by hand (rm -rf {folder})"
+        lines.append(line)
+        if not quiet:
+            say(line)
+    return lines
+
+
 def free_tcp_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -215,8 +425,12 @@ class EmbeddedPostgres:
         major: int | None = None,
         tcp: bool = False,
         settings: dict[str, str] | None = None,
+        owner: RunOwner | None = None,
     ):
         self.binaries = find_binaries(pg_bin, major)
+        self.owner = owner
+        self.reaped: list[str] = []  # what this start removed of dead runs, one line each
+        self._marker_fd: int | None = None
         self.tcp = tcp
         self.port = free_tcp_port() if tcp else 5432
         self.settings = {**FAST_SETTINGS, **(settings or {})}
@@ -256,8 +470,10 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             self._run_as = _unprivileged_user()
             self.binaries = _reachable_copy(self.binaries)
-        self.tempdir = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
-        _live_sandboxes.add(self)
+        self.reaped = reap_dead_sandboxes()
+        with shielded():
+            self.tempdir, self._marker_fd = make_owned_dir(TEMP_PREFIX, self.owner)
+            _live_sandboxes.add(self)
         if self._run_as is not None:
             os.chown(self.tempdir, self._run_as.pw_uid, self._run_as.pw_gid)
         self._run(
@@ -293,22 +509,30 @@ class EmbeddedPostgres:
         )
 
     def stop(self) -> None:
-        """Stop the server and delete every file of the cluster. Safe to call repeatedly."""
+        """Stop the server and delete every file of the cluster. Safe to call repeatedly.
+        A signal that arrives meanwhile takes effect once this is done."""
         if self.tempdir is None:
             return
-        try:
-            if (self.datadir / "postmaster.pid").exists():
-                try:
-                    self._run(
-                        [self.binaries.tool("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "-t", "30", "stop"],
-                        what="pg_ctl stop",
-                    )
-                except SandboxError:
-                    self._kill_postmaster()
-        finally:
-            shutil.rmtree(self.tempdir, ignore_errors=True)
-            _live_sandboxes.discard(self)
-            self.tempdir = None
+        with shielded():
+            try:
+                if (self.datadir / "postmaster.pid").exists():
+                    try:
+                        self._run(
+                            [self.binaries.tool("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "-t", "30", "stop"],
+                            what="pg_ctl stop",
+                        )
+                    except SandboxError:
+                        self._kill_postmaster()
+            finally:
+                shutil.rmtree(self.tempdir, ignore_errors=True)
+                _live_sandboxes.discard(self)
+                self.tempdir = None
+                self._release_marker()
+
+    def _release_marker(self) -> None:
+        if self._marker_fd is not None:
+            os.close(self._marker_fd)
+            self._marker_fd = None
 
     def _kill_postmaster(self) -> None:
         try:
@@ -319,8 +543,12 @@ class EmbeddedPostgres:
             pass
 
     def detach(self) -> str:
-        """--keep: leave the cluster running past this process; returns how to remove it later."""
+        """--keep: leave the cluster running past this process; returns how to remove it later.
+        Its owner marker goes: a kept sandbox is the user's, later runs do not reap it."""
         _live_sandboxes.discard(self)
+        if self.tempdir is not None:
+            (self.tempdir / OWNER_MARKER).unlink(missing_ok=True)
+        self._release_marker()
         runuser = shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
         user = f"{runuser or 'runuser'} -u {self._run_as.pw_name} -- " if self._run_as else ""
         return f"{user}{self.binaries.tool('pg_ctl')} -D {self.datadir} stop && rm -rf {self.tempdir}"
@@ -384,6 +612,17 @@ class EmbeddedPostgres:
         with self.connect() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
+    def create_role(self, name: str) -> None:
+        """A NOLOGIN role (the cluster is private: it goes away whole)."""
+        from psycopg import sql
+
+        with self.connect() as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+        self.roles.append(name)
+
+    def app_role_name(self, run: str) -> str:
+        return "tenantaudit_app"  # nobody else uses this cluster
+
 
 def _shell_quote(value: str) -> str:
     # pg_ctl passes -o through a shell: quote anything that is not plainly safe.
@@ -399,6 +638,55 @@ def _stop_leftovers() -> None:
 
 
 # -- other backends -------------------------------------------------------------------------
+
+@contextmanager
+def client_connection(dsn: str, where: str | os.PathLike | None = None):
+    """How a child (pg_dump, pg_restore) connects without its password on the command line,
+    where every local user can read it (/proc/<pid>/cmdline): yields ``(conninfo, env)``, the
+    connection string without the password and an environment in which PGPASSFILE names a 0600
+    passfile in a private (0700) temp folder, removed when the block ends. A DSN without a
+    password is passed as it is, in the caller's environment (PGPASSWORD, ~/.pgpass still apply)."""
+    from psycopg import conninfo
+
+    from ..db import parse_dsn
+
+    params = parse_dsn(dsn)
+    password = params.pop("password", None)
+    env = dict(os.environ)
+    if password is None:
+        yield dsn, env
+        return
+    params.pop("passfile", None)
+    safe = conninfo.make_conninfo(**params)
+    if "\n" in password or "\r" in password:  # a passfile line cannot hold it: the child's environment can
+        env["PGPASSWORD"] = password
+        yield safe, env
+        return
+    folder = Path(tempfile.mkdtemp(prefix="pgpass-", dir=where))
+    try:
+        passfile = folder / "pgpass"
+        fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("*:*:*:*:" + password.replace("\\", "\\\\").replace(":", "\\:") + "\n")
+        env.pop("PGPASSWORD", None)  # it would win over the passfile
+        env["PGPASSFILE"] = str(passfile)
+        yield safe, env
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def tool_error(stderr: str, tool: str, fallback: str) -> str:
+    """The line that says why pg_dump / pg_restore failed: its first "error:" line, not the
+    DETAIL ("Query was: ...") that follows it."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(f"{tool}: error:"):
+            return line
+    for line in lines:
+        if not line.lower().startswith((f"{tool}: detail:", f"{tool}: hint:", "detail:", "hint:")):
+            return line
+    return lines[-1] if lines else fallback
+
 
 def client_binaries(server_major: int, pg_bin: str | os.PathLike | None = None) -> PgBinaries:
     """pg_dump/pg_restore for a server: the same major if present, else the newest newer one
@@ -424,9 +712,14 @@ def client_binaries(server_major: int, pg_bin: str | os.PathLike | None = None) 
 
 class ExistingServer:
     """A server someone else runs: rehearse creates its own scratch databases there and drops
-    them (and the roles it created) when it stops. Needs a role with CREATEDB and CREATEROLE."""
+    them (and the roles it created) when it stops. Needs a role with CREATEDB and CREATEROLE
+    (and BYPASSRLS where a migration FORCEs row-level security: the fingerprints must see every row).
 
-    def __init__(self, dsn: str, *, pg_bin: str | os.PathLike | None = None):
+    Every database and role it creates is marked with a comment naming its run (the process, its
+    start time, the boot and the host), so that a later run can tell the leftovers of a run that
+    was killed from those of a run still going (``leftovers()``, ``cleanup()``)."""
+
+    def __init__(self, dsn: str, *, pg_bin: str | os.PathLike | None = None, owner: RunOwner | None = None):
         from ..db import parse_dsn
 
         self._params = parse_dsn(dsn)
@@ -435,6 +728,8 @@ class ExistingServer:
         self.roles: list[str] = []  # roles the rehearsal created, dropped at stop
         self.binaries: PgBinaries | None = None
         self.major: int | None = None
+        self.owner = owner
+        self.reaped: list[str] = []  # leftovers of dead runs found at start, one line each
 
     def dsn(self, dbname: str = "postgres", user: str | None = None) -> str:
         from psycopg import conninfo
@@ -449,26 +744,102 @@ class ExistingServer:
 
         return psycopg.connect(self.dsn(dbname or self._params.get("dbname", "postgres")), autocommit=True, **kwargs)
 
-    def start(self) -> "ExistingServer":
+    def _connect_checked(self):
         import psycopg
 
         from ..db import _describe_connect_failure
 
         try:
-            with self.connect() as conn:
-                self.major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+            return self.connect()
         except psycopg.OperationalError as exc:
             raise _describe_connect_failure(exc, self._params) from None
+
+    def start(self) -> "ExistingServer":
+        with self._connect_checked() as conn:
+            self.major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
+            user, can_create = conn.execute(
+                "SELECT current_user, rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user"
+            ).fetchone()
+            if not can_create:
+                raise SandboxError(
+                    f"the --sandbox role {user} cannot create databases, and rehearse makes its scratch databases there",
+                    fix=f"as a superuser: ALTER ROLE {_quote_ident(user)} CREATEDB (it needs CREATEROLE too)",
+                )
+            self._user = user
+            for run, objects in self._marked(conn).items():
+                if run.alive() is False:
+                    self.reaped.append(
+                        f"found the leftovers of dead run {run.describe()} on this server: {_list_objects(objects)}"
+                        " (drop them with: tenantaudit rehearse --cleanup --sandbox DSN)"
+                    )
+                    say(self.reaped[-1])
         self.binaries = client_binaries(self.major, self._pg_bin)
         return self
 
+    # -- marked objects --------------------------------------------------------------------
+    def _mark(self) -> str:
+        return SCRATCH_MARK + (self.owner or RunOwner.current()).to_json()
+
+    @staticmethod
+    def _marked(conn) -> "dict[RunOwner, list[tuple[str, str]]]":
+        """Every database and role marked by a tenantaudit run: owner -> [(kind, name)]."""
+        rows = conn.execute(
+            """SELECT 'database', d.datname, pg_catalog.shobj_description(d.oid, 'pg_database')
+               FROM pg_catalog.pg_database d
+               WHERE pg_catalog.starts_with(pg_catalog.shobj_description(d.oid, 'pg_database'), %(mark)s)
+               UNION ALL
+               SELECT 'role', r.rolname, pg_catalog.shobj_description(r.oid, 'pg_authid')
+               FROM pg_catalog.pg_roles r
+               WHERE pg_catalog.starts_with(pg_catalog.shobj_description(r.oid, 'pg_authid'), %(mark)s)
+               ORDER BY 1, 2""",
+            {"mark": SCRATCH_MARK},
+        ).fetchall()
+        found: dict[RunOwner, list[tuple[str, str]]] = {}
+        for kind, name, comment in rows:
+            owner = RunOwner.from_json(comment[len(SCRATCH_MARK):])
+            if owner is not None:
+                found.setdefault(owner, []).append((kind, name))
+        return found
+
     def create_database(self, name: str) -> str:
+        import psycopg
         from psycopg import sql
 
         with self.connect() as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-        self._databases.append(name)
+            with shielded():  # created and marked, or neither
+                try:
+                    conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+                except psycopg.errors.InsufficientPrivilege:
+                    raise SandboxError(
+                        f"the --sandbox role {getattr(self, '_user', '')} may not create databases",
+                        fix=f"as a superuser: ALTER ROLE {_quote_ident(getattr(self, '_user', 'ROLE'))} CREATEDB",
+                    ) from None
+                self._databases.append(name)
+                conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(self._mark())))
         return self.dsn(name)
+
+    def create_role(self, name: str) -> None:
+        """A NOLOGIN role, marked as this run's (created and marked in one transaction)."""
+        import psycopg
+        from psycopg import sql
+
+        with self.connect() as conn:
+            with shielded():
+                try:
+                    with conn.transaction():
+                        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
+                        conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(name), sql.Literal(self._mark())))
+                except psycopg.errors.InsufficientPrivilege:
+                    user = getattr(self, "_user", "ROLE")
+                    raise SandboxError(
+                        f"the --sandbox role {user} may not create roles, and rehearse needs one (the application role, "
+                        f"or a role the source's policies name: {name})",
+                        fix=f"as a superuser: ALTER ROLE {_quote_ident(user)} CREATEROLE",
+                    ) from None
+                self.roles.append(name)
+
+    def app_role_name(self, run: str) -> str:
+        return f"tenantaudit_app_{run}"  # never shared with a concurrent run
 
     def drop_database(self, name: str) -> None:
         from psycopg import sql
@@ -480,25 +851,60 @@ class ExistingServer:
 
     def stop(self) -> None:
         import psycopg
-        from psycopg import sql
 
         if not self._databases and not self.roles:
             return
-        try:
-            with self.connect() as conn:
-                for name in list(self._databases):
-                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-                for role in list(self.roles):
-                    conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
-        except psycopg.Error:
-            pass  # the server is gone: nothing of ours is left running on it
-        self._databases.clear()
-        self.roles.clear()
+        with shielded():
+            try:
+                with self.connect() as conn:
+                    _drop(conn, [("database", d) for d in self._databases] + [("role", r) for r in self.roles])
+            except psycopg.Error:
+                pass  # the server is gone: nothing of ours is left running on it
+            self._databases.clear()
+            self.roles.clear()
 
     def detach(self) -> str:
-        databases = ", ".join(self._databases)
+        """--keep: the scratch databases and roles stay (unmarked: later runs leave them alone);
+        returns the SQL that drops them, to run as the --sandbox role."""
+        import psycopg
+        from psycopg import sql
+
+        objects = [("database", d) for d in self._databases] + [("role", r) for r in self.roles]
+        kept = sql.Literal(f"tenantaudit rehearse --keep (pid {os.getpid()}): drop it by hand")
+        try:
+            with self.connect() as conn:
+                for kind, name in objects:
+                    conn.execute(sql.SQL("COMMENT ON {} {} IS {}").format(
+                        sql.SQL(kind.upper()), sql.Identifier(name), kept))
+        except psycopg.Error:
+            pass
         self._databases, self.roles = [], []
-        return f"DROP DATABASE {databases}; (and the roles the rehearsal created)"
+        return " ".join(_drop_statement(kind, name) for kind, name in objects)
+
+    def cleanup(self) -> tuple[list[str], bool]:
+        """Drop the marked databases and roles of dead runs; lines saying what was dropped and
+        what was kept and why, and whether everything that should go went."""
+        lines: list[str] = []
+        ok = True
+        with self._connect_checked() as conn:
+            for owner, objects in self._marked(conn).items():
+                alive = owner.alive()
+                if alive is None:
+                    lines.append(f"kept {_list_objects(objects)}: run {owner.describe()}, whether it still runs cannot "
+                                 f"be told from this host (to drop them: "
+                                 + " ".join(_drop_statement(k, n) for k, n in objects) + ")")
+                    continue
+                if alive:
+                    lines.append(f"kept {_list_objects(objects)}: run {owner.describe()} is still running")
+                    continue
+                failures = _drop(conn, objects)
+                dropped = [o for o in objects if o not in dict(failures)]
+                if dropped:
+                    lines.append(f"dropped {_list_objects(dropped)} left by dead run {owner.describe()}")
+                for obj, reason in failures:
+                    ok = False
+                    lines.append(f"could not drop {obj[0]} {obj[1]} left by dead run {owner.describe()}: {reason}")
+        return lines, ok
 
     def __enter__(self):
         return self.start()
@@ -507,13 +913,63 @@ class ExistingServer:
         self.stop()
 
 
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _drop_statement(kind: str, name: str) -> str:
+    if kind == "database":
+        return f"DROP DATABASE IF EXISTS {_quote_ident(name)} WITH (FORCE);"
+    return f"DROP ROLE IF EXISTS {_quote_ident(name)};"
+
+
+def _list_objects(objects: list[tuple[str, str]]) -> str:
+    parts = []
+    for kind in ("database", "role"):
+        names = [n for k, n in objects if k == kind]
+        if names:
+            parts.append(f"{kind}{'s' if len(names) > 1 else ''} {', '.join(names)}")
+    return " and ".join(parts)
+
+
+def _drop(conn, objects: list[tuple[str, str]]) -> list[tuple[tuple[str, str], str]]:
+    """Drop databases first (a role cannot go while it owns one), each on its own; the ones that
+    could not be dropped, with the server's reason."""
+    import psycopg
+    from psycopg import sql
+
+    from ..db import server_message
+
+    failures = []
+    for kind, name in sorted(objects, key=lambda o: o[0] != "database"):
+        statement = (sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)") if kind == "database"
+                     else sql.SQL("DROP ROLE IF EXISTS {}")).format(sql.Identifier(name))
+        try:
+            conn.execute(statement)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            failures.append(((kind, name), server_message(exc)))
+    return failures
+
+
+def cleanup_leftovers(spec: str) -> tuple[list[str], bool]:
+    """`rehearse --cleanup`: what dead runs left behind, removed (see the module docstring)."""
+    if spec in ("", "embedded"):
+        return reap_dead_sandboxes(quiet=True), True
+    if spec == "docker":
+        return ["docker sandboxes go with their container: nothing to clean up here"], True
+    server = open_sandbox(spec)
+    return server.cleanup()
+
+
 class DockerPostgres(ExistingServer):
     """postgres:<major> in a container started with testcontainers; removed when stopped."""
 
-    def __init__(self, major: int, *, pg_bin: str | os.PathLike | None = None):
+    def __init__(self, major: int, *, pg_bin: str | os.PathLike | None = None, owner: RunOwner | None = None):
         self._container = None
         self._wanted_major = major
-        super().__init__("", pg_bin=pg_bin)
+        super().__init__("", pg_bin=pg_bin, owner=owner)
 
     def start(self) -> "DockerPostgres":
         try:
@@ -551,12 +1007,14 @@ class DockerPostgres(ExistingServer):
                 self.roles.clear()
 
 
-def open_sandbox(spec: str, *, major: int | None = None, pg_bin: str | os.PathLike | None = None):
+def open_sandbox(
+    spec: str, *, major: int | None = None, pg_bin: str | os.PathLike | None = None, owner: RunOwner | None = None
+):
     """``embedded`` (default), ``docker``, or a postgresql:// DSN of an existing server."""
     if spec in ("", "embedded"):
-        return EmbeddedPostgres(pg_bin=pg_bin, major=major)
+        return EmbeddedPostgres(pg_bin=pg_bin, major=major, owner=owner)
     if spec == "docker":
-        return DockerPostgres(major or 16, pg_bin=pg_bin)
+        return DockerPostgres(major or 16, pg_bin=pg_bin, owner=owner)
     if spec.startswith(("postgresql://", "postgres://")) or "=" in spec:
-        return ExistingServer(spec, pg_bin=pg_bin)
+        return ExistingServer(spec, pg_bin=pg_bin, owner=owner)
     raise SandboxError(f"--sandbox {spec!r} is not embedded, docker or a postgresql:// DSN", fix="pick one of those")
