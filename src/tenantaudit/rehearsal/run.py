@@ -425,7 +425,7 @@ class Rehearsal:
             if not exists:
                 from ..example import grant_app_role
 
-                self.sandbox.create_role(app_role)
+                self.sandbox.create_role(app_role, member=True)  # the probes SET ROLE to it
                 grant_app_role(conn, app_role, _user_schemas(conn))
                 self.phases["verify"].details.append(f"created app role {app_role} (owns nothing, DML on every table)")
             after = self._data(conn)

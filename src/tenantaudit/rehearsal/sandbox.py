@@ -612,8 +612,9 @@ class EmbeddedPostgres:
         with self.connect() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
-    def create_role(self, name: str) -> None:
-        """A NOLOGIN role (the cluster is private: it goes away whole)."""
+    def create_role(self, name: str, *, member: bool = False) -> None:
+        """A NOLOGIN role (the cluster is private: it goes away whole). The superuser rehearse
+        connects as can SET ROLE to it whatever ``member`` says."""
         from psycopg import sql
 
         with self.connect() as conn:
@@ -818,8 +819,10 @@ class ExistingServer:
                 conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(self._mark())))
         return self.dsn(name)
 
-    def create_role(self, name: str) -> None:
-        """A NOLOGIN role, marked as this run's (created and marked in one transaction)."""
+    def create_role(self, name: str, *, member: bool = False) -> None:
+        """A NOLOGIN role, marked as this run's (created and marked in one transaction); with
+        ``member``, granted to the --sandbox role, which must SET ROLE to it (the probes run as
+        the application role: a role that is not a superuser needs the membership)."""
         import psycopg
         from psycopg import sql
 
@@ -829,6 +832,8 @@ class ExistingServer:
                     with conn.transaction():
                         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(name)))
                         conn.execute(sql.SQL("COMMENT ON ROLE {} IS {}").format(sql.Identifier(name), sql.Literal(self._mark())))
+                        if member:
+                            conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(name)))
                 except psycopg.errors.InsufficientPrivilege:
                     user = getattr(self, "_user", "ROLE")
                     raise SandboxError(
