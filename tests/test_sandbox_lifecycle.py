@@ -233,7 +233,8 @@ def make_role(sandbox, name: str, attributes: str, password: str = "pw") -> str:
 def drop_role_and_its_databases(sandbox, name: str) -> None:
     from tenantaudit.rehearsal.sandbox import ExistingServer
 
-    ExistingServer(sandbox.dsn()).cleanup()  # what killed runs of the tests left on the shared server
+    if hasattr(ExistingServer, "cleanup"):  # (and on older code, where it is not)
+        ExistingServer(sandbox.dsn()).cleanup()  # what killed runs of the tests left on the shared server
     with sandbox.connect() as conn:
         for (db,) in conn.execute(
                 "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = %s)",
@@ -325,13 +326,18 @@ def test_two_runs_at_once_on_one_server_both_prove_every_probe(sandbox, rehearse
     outs = [tmp_path / "a.json", tmp_path / "b.json"]
     procs = [start_cli("rehearse", str(folder), "--sandbox", rehearser, "--json", str(out)) for out in outs]
     results = [p.communicate(timeout=300) for p in procs]
+    roles = set()
     for proc, out, (_, err) in zip(procs, outs, results):
         report = json.loads(out.read_text())
+        verify = next(p for p in report["phases"] if p["name"] == "verify")
+        roles |= {d.split()[3] for d in verify["details"] if d.startswith("created app role")}
         outcomes = [p["outcome"] for p in report["probes"]]
         print(out.name, "exit", proc.returncode, "probes:", outcomes, "stderr:", err[-1500:])
         assert proc.returncode == 0, err
         assert outcomes and set(outcomes) == {"pass"}, outcomes
         assert not report.get("incomplete")
+    print("app roles:", roles)
+    assert len(roles) == 2 and all(r.startswith("tenantaudit_app_") for r in roles)  # one of its own each
 
 
 def test_keep_on_an_existing_server_prints_sql_that_drops_what_it_kept(sandbox, rehearser, tmp_path):

@@ -285,7 +285,7 @@ def demo(
 
 @app.command()
 def rehearse(
-    path: Optional[Path] = typer.Argument(None, help="Folder of migrations: NNN_x.up.sql/.down.sql, dbmate, Flyway V/U, or NNN_x.sql with --rollback."),
+    path: Optional[Path] = typer.Argument(None, metavar="MIGRATIONS", help="Folder of migrations: NNN_x.up.sql/.down.sql, dbmate, Flyway V/U, or NNN_x.sql with --rollback."),
     rollback: Optional[Path] = typer.Option(None, "--rollback", help="One rollback script, run instead of down migrations."),
     baseline: Optional[Path] = typer.Option(None, "--baseline", help="SQL for the schema and data that exist before the migrations."),
     from_dsn: Optional[str] = typer.Option(None, "--from", help="Start from a live database's schema (pg_dump --schema-only; read-only)."),
@@ -316,6 +316,10 @@ def rehearse(
     """Rehearse a migration set in a disposable PostgreSQL: backup, upgrade, verify, rollback,
     re-upgrade and restore, each step proven by schema and data fingerprints, with the locks
     every statement takes.
+
+    Interrupted (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT), it removes its sandbox and exits 128 + the
+    signal number (130 for Ctrl-C). A run killed outright (SIGKILL) is cleaned up by the next one;
+    on an existing server, `--cleanup --sandbox DSN` drops what killed runs left there.
 
     Example:  tenantaudit rehearse examples/voice_agent/as_written --baseline examples/voice_agent/baseline.sql
     """
