@@ -446,6 +446,7 @@ def test_passwords_never_reach_the_command_line_of_pg_dump_or_pg_restore(sandbox
                                     dbname=db.name)
     name = f"argv_rehearser_{os.getpid()}"
     target = make_role(sandbox, name, "CREATEDB CREATEROLE BYPASSRLS", password=secret)
+    target += " sslpassword=key-secret-pw"  # a client key's password is a secret too (unused without SSL)
     log = tmp_path / "argv.log"
     pg_bin = recording_pg_bin(tmp_path / "bin", Path(sandbox.binaries.bindir), log)
     try:
@@ -457,9 +458,10 @@ def test_passwords_never_reach_the_command_line_of_pg_dump_or_pg_restore(sandbox
         argv = log.read_text() if log.exists() else ""
         print("exit", proc.returncode, "stderr:", proc.stderr[-2000:], "\nrecorded argv:\n" + argv)
         assert argv.count("pg_dump") >= 2 and "pg_restore" in argv  # --from's schema dump, the backup, the restore
-        for piece in (secret, "s3cr", "et\\pw", "password="):
+        for piece in (secret, "s3cr", "et\\pw", "password=", "key-secret-pw"):
             assert piece not in argv
         assert secret not in proc.stdout + proc.stderr + out.read_text()
+        assert "key-secret-pw" not in proc.stdout + proc.stderr + out.read_text()
         statuses = {p["name"]: p["status"] for p in json.loads(out.read_text())["phases"]}
         assert statuses["baseline"] == "passed" and statuses["restore"] in ("passed", "passed with findings"), statuses
         assert not list(tmp_path.glob("**/pgpass")) and not glob.glob(f"{tempfile.gettempdir()}/tenantaudit-rehearse-*/pgpass-*")

@@ -642,36 +642,43 @@ def _stop_leftovers() -> None:
 
 @contextmanager
 def client_connection(dsn: str, where: str | os.PathLike | None = None):
-    """How a child (pg_dump, pg_restore) connects without its password on the command line,
-    where every local user can read it (/proc/<pid>/cmdline): yields ``(conninfo, env)``, the
-    connection string without the password and an environment in which PGPASSFILE names a 0600
-    passfile in a private (0700) temp folder, removed when the block ends. A DSN without a
-    password is passed as it is, in the caller's environment (PGPASSWORD, ~/.pgpass still apply)."""
+    """How a child (pg_dump, pg_restore) connects without a secret on its command line, where
+    every local user can read it (/proc/<pid>/cmdline): yields ``(conninfo, env)``, the
+    connection string without the password (or sslpassword) and an environment in which
+    PGPASSFILE names a 0600 passfile (and PGSERVICEFILE a 0600 service file holding the
+    sslpassword) in a private (0700) temp folder, removed when the block ends. A DSN without
+    secrets is passed as it is, in the caller's environment (PGPASSWORD, ~/.pgpass still apply)."""
     from psycopg import conninfo
 
     from ..db import parse_dsn
 
     params = parse_dsn(dsn)
     password = params.pop("password", None)
+    sslpassword = params.pop("sslpassword", None) if "service" not in params else None
     env = dict(os.environ)
-    if password is None:
+    if password is None and sslpassword is None:
         yield dsn, env
         return
     params.pop("passfile", None)
-    safe = conninfo.make_conninfo(**params)
-    if "\n" in password or "\r" in password:  # a passfile line cannot hold it: the child's environment can
-        env["PGPASSWORD"] = password
-        yield safe, env
-        return
     folder = Path(tempfile.mkdtemp(prefix="pgpass-", dir=where))
     try:
-        passfile = folder / "pgpass"
-        fd = os.open(passfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("*:*:*:*:" + password.replace("\\", "\\\\").replace(":", "\\:") + "\n")
-        env.pop("PGPASSWORD", None)  # it would win over the passfile
-        env["PGPASSFILE"] = str(passfile)
-        yield safe, env
+        def private(name: str, text: str) -> str:
+            fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return str(folder / name)
+
+        if password is not None:
+            env.pop("PGPASSWORD", None)  # it would win over the passfile
+            if "\n" in password or "\r" in password:  # a passfile line cannot hold it: the child's environment can
+                env["PGPASSWORD"] = password
+            else:
+                escaped = password.replace("\\", "\\\\").replace(":", "\\:")
+                env["PGPASSFILE"] = private("pgpass", f"*:*:*:*:{escaped}\n")
+        if sslpassword is not None:
+            env["PGSERVICEFILE"] = private("pg_service.conf", f"[tenantaudit]\nsslpassword={sslpassword}\n")
+            params["service"] = "tenantaudit"
+        yield conninfo.make_conninfo(**params), env
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
