@@ -12,8 +12,13 @@ The catalog is read once, in a fixed number of queries whatever the number of ta
 name is composed as an identifier (never interpolated): values always travel as parameters,
 cast explicitly to the column type (``%s::<type>``) so PostgreSQL does the coercion.
 
-The synthesizer never commits and never changes roles or settings: it inserts as the current
-role, inside the caller's transaction, which the caller rolls back.
+The synthesizer never commits and never changes settings. By default it inserts as the current
+role; with ``as_owner=True`` (write probes on a live database) every INSERT, and every lookup of an
+existing parent row, runs as the owner of the table it touches (``SET LOCAL ROLE`` inside that
+attempt's savepoint, restored right after), so column defaults, CHECK functions, index expressions
+and foreign-key lookups run with the owner's rights, never the auditing role's (often a
+superuser's). A table whose owner the current role cannot become is Unsatisfiable, with the fix.
+Everything happens inside the caller's transaction, which the caller rolls back.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import random
 import re
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -139,6 +145,9 @@ class _Table:
     primary_key: tuple[str, ...] = ()
     routes: list[Route] | None = None  # partition key values that route somewhere
     is_partition: bool = False
+    owner: str = ""  # the owner's role name, as set_config('role', ...) takes it
+    owner_display: str = ""  # quoted as SQL needs it: for messages
+    can_become: bool = True  # the current role may SET ROLE to the owner
 
 
 _TABLES_SQL = """
@@ -149,7 +158,12 @@ WITH RECURSIVE closure(oid) AS (
   WHERE k.contype = 'f'
 )
 SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind, c.relispartition,
-       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS display
+       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS display,
+       pg_catalog.pg_get_userbyid(c.relowner) AS owner,
+       pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner_display,
+       -- PostgreSQL 16 separates membership from the right to SET ROLE
+       pg_catalog.pg_has_role(c.relowner, CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000
+                                               THEN 'SET' ELSE 'MEMBER' END) AS can_become
 FROM closure
 JOIN pg_catalog.pg_class c ON c.oid = closure.oid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -211,7 +225,8 @@ ORDER BY k.conrelid, k.contypid, k.conname
 
 # Partition bounds: the partition trees under the partitioned tables, plus the own bound of any
 # table that is itself a partition. key_names are the parent's partition key columns (NULL for
-# an expression key).
+# an expression key). A bound holds constants only, so pg_get_expr gets relid 0: with the
+# partition's oid it would open, and lock until the transaction ends, every partition.
 _PARTITIONS_SQL = """
 WITH RECURSIVE tree(parent, child) AS (
   SELECT i.inhparent, i.inhrelid FROM pg_catalog.pg_inherits i
@@ -227,7 +242,7 @@ edges AS (
   WHERE i.inhrelid = ANY (%(tables)s::pg_catalog.oid[])
 )
 SELECT e.parent, e.child, e.own, c.relkind::pg_catalog.text AS relkind,
-       pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound,
+       pg_catalog.pg_get_expr(c.relpartbound, 0) AS bound,
        ARRAY(SELECT a.attname::pg_catalog.text
              FROM pg_catalog.pg_partitioned_table pt
              CROSS JOIN LATERAL pg_catalog.unnest(pt.partattrs::pg_catalog.int2[]) WITH ORDINALITY AS k(num, ord)
@@ -239,11 +254,61 @@ ORDER BY e.parent, c.oid
 """
 
 
+# Where PostgreSQL raises an RLS refusal of a written row: the error's source function, sent in
+# every language.
+_RLS_REFUSAL = "ExecWithCheckOptions"
+# Volatile functions of PostgreSQL's own that a default may call without acting outside the
+# transaction. Every other function an INSERT would run must be a built-in immutable or stable one.
+_HARMLESS_VOLATILE = ("nextval", "gen_random_uuid", "random", "clock_timestamp", "statement_timestamp", "timeofday",
+                      "txid_current", "pg_current_xact_id")
+_AUDITOR_MAY_INSERT = """
+WITH RECURSIVE tree(oid) AS (
+  SELECT %s::pg_catalog.oid
+  UNION
+  SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid
+),
+domains(oid) AS (
+  SELECT a.atttypid FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+  WHERE a.attrelid IN (SELECT oid FROM tree) AND a.attnum > 0 AND t.typtype = 'd'
+  UNION
+  SELECT t.typbasetype FROM pg_catalog.pg_type t JOIN domains ON t.oid = domains.oid
+  JOIN pg_catalog.pg_type b ON b.oid = t.typbasetype AND b.typtype = 'd'
+),
+objects(classid, objid) AS (
+  SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, ad.oid FROM pg_catalog.pg_attrdef ad WHERE ad.adrelid IN (SELECT oid FROM tree)
+  UNION ALL
+  SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k
+  WHERE (k.conrelid IN (SELECT oid FROM tree) OR k.contypid IN (SELECT oid FROM domains)) AND k.contype = 'c'
+  UNION ALL
+  SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid IN (SELECT oid FROM tree)
+),
+called(fn) AS (
+  SELECT d.refobjid FROM pg_catalog.pg_depend d JOIN objects o ON o.classid = d.classid AND o.objid = d.objid
+  WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+  UNION
+  SELECT op.oprcode::pg_catalog.oid FROM pg_catalog.pg_depend d JOIN objects o ON o.classid = d.classid AND o.objid = d.objid
+  JOIN pg_catalog.pg_operator op ON op.oid = d.refobjid
+  WHERE d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass
+)
+SELECT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = current_user),
+       COALESCE(
+         (SELECT 'trigger ' || pg_catalog.quote_ident(t.tgname) FROM pg_catalog.pg_trigger t
+          WHERE t.tgrelid IN (SELECT oid FROM tree) AND NOT t.tgisinternal LIMIT 1),
+         (SELECT 'rule ' || pg_catalog.quote_ident(r.rulename) FROM pg_catalog.pg_rewrite r
+          WHERE r.ev_class IN (SELECT oid FROM tree) AND r.rulename <> '_RETURN' LIMIT 1),
+         (SELECT 'function ' || f.oid::pg_catalog.regprocedure::pg_catalog.text FROM called JOIN pg_catalog.pg_proc f ON f.oid = called.fn
+          WHERE f.oid >= 16384 OR (f.provolatile = 'v' AND f.proname <> ALL (%s::pg_catalog.name[])) LIMIT 1))
+"""
+
+
 def _load_catalog(conn: psycopg.Connection, roots: list[int]) -> tuple[dict[int, _Table], dict]:
     """Tables (roots and everything they reference by FK), in five queries whatever their number."""
     with conn.cursor(row_factory=dict_row) as cur:
         tables = {
-            r["oid"]: _Table(r["oid"], r["schema"], r["name"], r["display"], r["relkind"], is_partition=r["relispartition"])
+            r["oid"]: _Table(
+                r["oid"], r["schema"], r["name"], r["display"], r["relkind"], is_partition=r["relispartition"],
+                owner=r["owner"], owner_display=r["owner_display"], can_become=r["can_become"],
+            )
             for r in cur.execute(_TABLES_SQL, {"roots": roots}).fetchall()
         }
         oids = list(tables)
@@ -731,10 +796,14 @@ class Synthesizer:
         tenant_column: str,
         tenant_table_oid: int,
         seed: int = 0,
+        as_owner: bool = False,
     ):
         self.conn = conn
         self.tenant_column = tenant_column
         self.tenant_table_oid = tenant_table_oid
+        self.as_owner = as_owner
+        self._fallback = False  # see insert_row(fallback=...)
+        self._auditor_verdicts: dict[int, str | None] = {}
         self._requested = list(dict.fromkeys(table_oids))
         self._values = _ValueSource(seed)
         self._tables, self._domain_checks = _load_catalog(conn, [*self._requested, tenant_table_oid])
@@ -779,13 +848,23 @@ class Synthesizer:
         table = self._table(self.tenant_table_oid)
         if not table.primary_key:
             raise Unsatisfiable(f"tenants table {table.display} has no primary key")
-        row = self.insert_row(self.tenant_table_oid, None)
+        row = self.insert_row(self.tenant_table_oid, None, fallback=True)
         key = tuple(row.values[name] for name in table.primary_key)
         return key[0] if len(key) == 1 else key
 
-    def insert_row(self, table_oid: int, tenant: Any, *, parents: dict[int, RowRef] | None = None) -> RowRef:
-        """Insert one row of tenant `tenant` (FKs to `parents` where given). Raises Unsatisfiable."""
-        row, _ = self._synthesize(self._table(table_oid), tenant, parents or {}, keep=True, depth=0, path=frozenset())
+    def insert_row(
+        self, table_oid: int, tenant: Any, *, parents: dict[int, RowRef] | None = None, fallback: bool = False
+    ) -> RowRef:
+        """Insert one row of tenant `tenant` (FKs to `parents` where given). Raises Unsatisfiable.
+
+        With ``as_owner`` and ``fallback``, a row that row level security refuses to the owner
+        (FORCEd policies that do not admit it) is inserted by the current role instead, where that
+        runs none of the owner's code (see _auditor_refuses)."""
+        self._fallback = fallback
+        try:
+            row, _ = self._synthesize(self._table(table_oid), tenant, parents or {}, keep=True, depth=0, path=frozenset())
+        finally:
+            self._fallback = False
         assert row is not None
         return row
 
@@ -834,17 +913,30 @@ class Synthesizer:
     ) -> tuple[RowRef | None, dict[str, Any]]:
         """Propose a row, let the server judge it, adjust, repeat. Each attempt is a savepoint."""
         self._require_transaction()
+        if self.as_owner and not table.can_become:
+            raise Unsatisfiable(self.owner_unreachable(table))
         draft = self._draft(table, tenant, parents, depth=depth, path=path)
+        as_auditor = False
         for _ in range(MAX_ATTEMPTS):
             try:
                 with self.conn.transaction() as savepoint:
-                    row = self._execute_insert(table, draft.values)
+                    with self._owner_of(table, not as_auditor):
+                        row = self._execute_insert(table, draft.values)
                     if not keep:
                         raise psycopg.Rollback(savepoint)
                 return (row if keep else None), dict(draft.values)
             except psycopg.errors.InsufficientPrivilege as exc:
                 if not keep:
                     return None, dict(draft.values)  # proposed, not provable as this role/tenant
+                if self.as_owner and not as_auditor and self._fallback and exc.diag.source_function == _RLS_REFUSAL:
+                    why = self._auditor_refuses(table)
+                    if why is None:
+                        as_auditor = True
+                        continue
+                    raise Unsatisfiable(
+                        f"{self._failure(draft, exc)} (as its owner, under FORCE ROW LEVEL SECURITY); the auditing "
+                        f"role would insert it itself only where that runs no code of the owner's, but {why}"
+                    ) from None
                 raise Unsatisfiable(self._failure(draft, exc)) from None
             except psycopg.Error as exc:
                 self._recover(draft, exc, tenant, parents, depth, path)
@@ -872,6 +964,46 @@ class Synthesizer:
 
     def _maker(self, column: _Column) -> Maker:
         return lambda: self._values.for_column(column)
+
+    def _auditor_refuses(self, table: _Table) -> str | None:
+        """Why the auditing role will not insert into ``table`` itself (None: it may). The
+        fallback for a table whose FORCEd policies refuse its own owner even with the tenant set
+        (e.g. policies only TO the app role): the auditing role inserts only if it bypasses RLS
+        (so no policy function runs) and the INSERT runs nothing but PostgreSQL's own side-effect-
+        free functions (defaults, CHECKs of the table and its domains, index expressions; no
+        trigger, no rule; on every partition): then none of the owner's code runs with its rights."""
+        if table.oid not in self._auditor_verdicts:
+            bypasses, owner_code = self.conn.execute(_AUDITOR_MAY_INSERT, (table.oid, list(_HARMLESS_VOLATILE))).fetchone()
+            if not bypasses:
+                verdict = "the auditing role does not bypass row level security"
+            elif owner_code:
+                verdict = f"inserting into {table.display} runs {owner_code}"
+            else:
+                verdict = None
+            self._auditor_verdicts[table.oid] = verdict
+        return self._auditor_verdicts[table.oid]
+
+    def owner_unreachable(self, table: _Table) -> str:
+        me = self.conn.execute("SELECT pg_catalog.quote_ident(current_user)").fetchone()[0]
+        return (
+            f"the auditing role cannot SET ROLE {table.owner_display}, the owner of {table.display}, to insert "
+            f"synthetic rows with the owner's rights (never its own): GRANT {table.owner_display} TO {me}, "
+            f"or audit as {table.owner_display}"
+        )
+
+    @contextmanager
+    def _owner_of(self, table: _Table, switch: bool = True) -> Iterator[None]:
+        """With ``as_owner``: the block runs as the table's owner. Only ever inside a savepoint:
+        if the block fails, rolling the savepoint back restores the role; if it succeeds, the
+        role is put back here, before the savepoint is released."""
+        if not (self.as_owner and switch):
+            yield
+            return
+        prior = self.conn.execute(
+            "SELECT pg_catalog.current_setting('role'), pg_catalog.set_config('role', %s, true)", (table.owner,)
+        ).fetchone()[0]
+        yield
+        self.conn.execute("SELECT pg_catalog.set_config('role', %s, true)", (prior,))
 
     def _next_route(self, draft: _Draft) -> bool:
         """Set the partition key columns to the next route's values (the tenant column stays)."""
@@ -911,6 +1043,8 @@ class Synthesizer:
         if self.conn.broken:
             raise exc  # the connection is gone: not a property of the row
         state = exc.sqlstate or ""
+        if is_server_side(state):
+            raise exc  # the server's trouble (lock table full, lock timeout, cancel): not the row's
         if state == "23514":  # check_violation (also: partition routing)
             self._on_check_violation(draft, exc)
         elif state == "23505":  # unique_violation
@@ -1154,12 +1288,23 @@ class Synthesizer:
         query = sql.SQL("SELECT {} FROM {} WHERE {} LIMIT 1").format(
             sql.SQL(", ").join(_identifier(c) for c in columns), _qualified(table), sql.SQL(" AND ").join(conditions)
         )
+        if self.as_owner and not table.can_become:
+            return None  # making a new row says why
         try:
-            with self.conn.transaction(), self.conn.cursor(row_factory=tuple_row) as cur:
+            with self.conn.transaction(), self._owner_of(table), self.conn.cursor(row_factory=tuple_row) as cur:
                 row = cur.execute(query, params).fetchone()
-        except psycopg.Error:
+        except psycopg.Error as exc:
+            if self.conn.broken or is_server_side(exc.sqlstate or ""):
+                raise
             return None
         return dict(zip(columns, row)) if row else None
+
+
+def is_server_side(state: str) -> bool:
+    """SQLSTATEs that say the server could not do the work now, not that the row was wrong:
+    insufficient resources (53: out of shared memory, too many connections), lock not available,
+    query canceled (a timeout), operator intervention and connection failures."""
+    return state[:2] in ("53", "57", "08", "58") or state in ("55P03", "40001", "40P01")
 
 
 def _unique_key_columns(detail: str | None) -> set[str]:
