@@ -56,6 +56,7 @@ def audit(dsn: str, config: AuditConfig) -> Report:
                 statement_timeout=config.statement_timeout,
                 lock_timeout=config.lock_timeout,
                 probe_triggers=config.probe_triggers,
+                probe_side_effects=config.probe_side_effects,
             )
             report.findings += findings
     if config.probe != "none" and not config.app_role:
@@ -65,6 +66,10 @@ def audit(dsn: str, config: AuditConfig) -> Report:
             "no --app-role given: owner bypass, role bypass and privilege-based checks assume the worst "
             "where they cannot know; pass the role the application connects as"
         )
+    if config.probe == "read" and config.app_role:  # write probes sum up their own (WriteProbeRun.incomplete)
+        from .probes import incomplete_probe_lines
+
+        report.incomplete += incomplete_probe_lines(report.probes)
     return report
 
 
@@ -87,7 +92,8 @@ def _read_only_audit(
             from .probes import run_read_probes, skipped_write_operations
 
             probe_findings, report.probes = run_read_probes(
-                conn, scope, fenced, app_role=config.app_role, timeout=config.data_timeout
+                conn, scope, fenced, app_role=config.app_role, timeout=config.data_timeout,
+                probe_side_effects=config.probe_side_effects,
             )
             report.probes += skipped_write_operations(fenced)
             findings += probe_findings

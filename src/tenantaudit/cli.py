@@ -65,6 +65,17 @@ Probe = typer.Option(None, "--probe", help="Behavioural probes as --app-role: no
 DataTimeout = typer.Option(None, "--data-timeout", help="Bound for each per-table data check or probe; a table not proven in time is reported as such [default: 5s].")
 DataChecks = typer.Option(None, "--data-checks/--no-data-checks", help="Read tables that lack NOT NULL or a foreign key on the tenant column for NULL and orphan tenant ids (bounded by --data-timeout) [default: on].")
 ProbeTriggers = typer.Option(None, "--probe-triggers/--no-probe-triggers", help="Write-probe tables that have triggers too (a trigger can act outside the transaction) [default: skip them].")
+ProbeSideEffects = typer.Option(
+    None,
+    "--probe-side-effects/--no-probe-side-effects",
+    help=(
+        "Probe tables even where what the probe makes the server execute (their policies and the functions "
+        "those call, defaults, CHECK and index expressions, triggers) can act outside the audit's rolled-back "
+        "transaction: dblink or postgres_fdw, foreign tables, pg_notify, COPY ... PROGRAM, file or large-object "
+        "functions, untrusted languages, dynamic SQL. Off: such tables are skipped, read probes too, and the "
+        "report says which call made them unsafe. Only for a database you may change [default: skip them]."
+    ),
+)
 ConfigPath = typer.Option(None, "--config", help="Config file [default: ./tenantaudit.toml or [tool.tenantaudit] in ./pyproject.toml].")
 
 
@@ -214,6 +225,7 @@ def check(
     probe: Optional[str] = Probe,
     data_timeout: Optional[str] = DataTimeout,
     probe_triggers: Optional[bool] = ProbeTriggers,
+    probe_side_effects: Optional[bool] = ProbeSideEffects,
     config: Optional[Path] = ConfigPath,
 ) -> None:
     """Audit a live database, table by table. Read-only: one READ ONLY transaction, rolled back.
@@ -233,7 +245,7 @@ def check(
                 tenant_column=tenant_column, tenant_table=tenant_table, setting=setting, app_role=app_role,
                 schemas=schema, global_tables=global_table, fail_on=fail_on,
                 statement_timeout=statement_timeout, checks_dirs=checks_dir, data_checks=data_checks, probe=probe,
-                data_timeout=data_timeout, probe_triggers=probe_triggers,
+                data_timeout=data_timeout, probe_triggers=probe_triggers, probe_side_effects=probe_side_effects,
             ),
             config,
         )
@@ -251,6 +263,7 @@ def demo(
     corrected: bool = typer.Option(False, "--corrected", help="Apply the corrected migrations instead of the guide's as written."),
     pg_bin: Optional[Path] = typer.Option(None, "--pg-bin", help="PostgreSQL bin directory for the embedded server."),
     probe: Optional[str] = Probe,
+    probe_side_effects: Optional[bool] = ProbeSideEffects,
     fail_on: Optional[str] = FailOn,
     json_path: Optional[str] = JsonPath,
     html_path: Optional[str] = HtmlPath,
@@ -275,6 +288,8 @@ def demo(
             set_option(cfg, "fail_on", fail_on, origin="--fail-on")
         if probe:
             set_option(cfg, "probe", probe, origin="--probe")
+        if probe_side_effects is not None:
+            set_option(cfg, "probe_side_effects", probe_side_effects, origin="--probe-side-effects")
         outputs = dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path)
         _check_outputs(outputs)
         report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)

@@ -35,6 +35,9 @@ class AuditConfig:
     probe: str = "read"  # none, read (rows already there), write (synthetic rows, rolled back)
     data_timeout: str = "5s"  # bound for each per-table data check or probe query
     probe_triggers: bool = False  # write-probe tables with triggers (a trigger can act outside the transaction)
+    # probe tables whose policies, defaults, checks, indexes or triggers can act outside the
+    # transaction (dblink, foreign tables, COPY PROGRAM, ...; see side_effects.py) instead of skipping them
+    probe_side_effects: bool = False
     source: str = "defaults"  # where file options came from, for error messages
 
     def as_settings(self) -> dict[str, Any]:
@@ -52,6 +55,7 @@ class AuditConfig:
             "probe": self.probe,
             "data_timeout": self.data_timeout,
             "probe_triggers": self.probe_triggers,
+            "probe_side_effects": self.probe_side_effects,
         }
 
 
@@ -131,7 +135,7 @@ def set_option(config: AuditConfig, name: str, value: Any, *, origin: str) -> No
         value = str(value).strip().lower()
         if value not in PROBE_MODES:
             raise ConfigError(f"{origin}: {value!r} is not a probe mode", fix="use none, read or write")
-    elif name in ("probe_triggers", "data_checks"):
+    elif name in ("probe_triggers", "probe_side_effects", "data_checks"):
         if not isinstance(value, bool):
             raise ConfigError(f"{origin}: expected true or false, got {value!r}", fix="write true or false")
     elif name in ("statement_timeout", "lock_timeout", "data_timeout"):

@@ -153,6 +153,9 @@ class ProbeResult:
     operation: str  # one of PROBE_OPERATIONS
     outcome: str  # pass, leak, fails closed by error, not proven, skipped
     detail: str = ""
+    # The SQLSTATE when not proven for a server-side reason (timeout 57014, lock 55P03, class 53
+    # resources, 58 system errors): the server could not do the work now; None for data-side reasons.
+    server_cause: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

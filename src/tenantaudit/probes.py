@@ -36,7 +36,86 @@ PASS = "pass"
 
 
 class ProbeError(Exception):
-    """An experiment could not be run (privileges, timeout): the property is not proven."""
+    """An experiment could not be run (privileges, timeout): the property is not proven.
+
+    ``cause``: the SQLSTATE when the server could not do the work now (see server_side_state)."""
+
+    def __init__(self, message: str, cause: str | None = None):
+        super().__init__(message)
+        self.cause = cause
+
+
+def server_side_state(state: str | None) -> bool:
+    """A SQLSTATE that says the server could not do the work now, not that the schema or the data
+    answered: query canceled (57014, timeouts), lock not available (55P03), serialization failure
+    and deadlock (40001, 40P01), insufficient resources (class 53), system errors (class 58)."""
+    state = state or ""
+    return state in ("57014", "55P03", "40001", "40P01") or state[:2] in ("53", "58")
+
+
+class Reason(str):
+    """Why a result is not proven, carrying ``server_cause`` (a SQLSTATE) when the reason is
+    server-side. str() of it is itself, so the cause survives the str(value) of callers."""
+
+    server_cause: str | None
+
+    def __new__(cls, text: str, server_cause: str | None = None) -> "Reason":
+        self = super().__new__(cls, text)
+        self.server_cause = server_cause
+        return self
+
+    def __str__(self) -> str:
+        return self
+
+
+def _unproven(text: str, exc: BaseException | None = None, cause: str | None = None) -> tuple[str, Reason]:
+    state = getattr(exc, "sqlstate", None) if exc is not None else cause
+    return "unproven", Reason(text, state if server_side_state(state) else None)
+
+
+# Where PostgreSQL raises an RLS refusal of a written row (WITH CHECK, also for UPDATE's USING on
+# ON CONFLICT and MERGE): the error's source function, a diagnostic field sent in every language.
+_RLS_REFUSAL = "ExecWithCheckOptions"
+_RLS_UNAVAILABLE = "check_enable_rls"  # row_security = off on a table with RLS: the query raises
+_PRIVILEGES = """
+SELECT u.s, u.t, pg_catalog.has_schema_privilege(%(role)s, c.relnamespace, 'USAGE'),
+       pg_catalog.has_any_column_privilege(%(role)s, c.oid, 'SELECT'),
+       pg_catalog.has_table_privilege(%(role)s, c.oid, 'INSERT'),
+       pg_catalog.has_column_privilege(%(role)s, c.oid, a.attnum, 'UPDATE'),
+       pg_catalog.has_table_privilege(%(role)s, c.oid, 'DELETE')
+FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(tables)s::text[])) AS u (s, t)
+JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(u.s) || '.' || pg_catalog.quote_ident(u.t))
+LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = %(column)s AND NOT a.attisdropped
+"""
+# The app role's own settings as PostgreSQL applies them at login: for this database and role,
+# for the role, for this database, for everyone (the first of these that sets a name wins).
+_ROLE_SETTINGS = """
+SELECT s.cfg, s.rank FROM (
+  SELECT c.cfg, CASE WHEN d.setdatabase <> 0 AND d.setrole <> 0 THEN 0 WHEN d.setrole <> 0 THEN 1
+                     WHEN d.setdatabase <> 0 THEN 2 ELSE 3 END AS rank
+  FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS c (cfg)
+  WHERE d.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()))
+    AND d.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = %s))
+) s ORDER BY s.rank
+"""
+# Settings a probe keeps its own: its bounds, its transaction, its identity and the tenant setting.
+_OWN_SETTINGS = (
+    "statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout", "idle_session_timeout",
+    "transaction_timeout", "client_encoding", "application_name", "role", "session_authorization",
+)
+
+
+def load_privileges(conn: psycopg.Connection, app_role: str, tables: list[TenantTable], tenant_column: str) -> dict:
+    """(schema, table) -> the privileges the app role holds for the probes' statements: SELECT,
+    INSERT, UPDATE (of the tenant column), DELETE; none without USAGE on the schema. One query."""
+    rows = conn.execute(
+        _PRIVILEGES,
+        {"role": app_role, "schemas": [t.schema for t in tables], "tables": [t.table for t in tables], "column": tenant_column},
+    ).fetchall()
+    held: dict[tuple[str, str], set[str]] = {}
+    for schema, table, usage, *granted in rows:
+        held[(schema, table)] = {p for p, ok in zip(("SELECT", "INSERT", "UPDATE", "DELETE"), granted) if ok and usage}
+    return held
 
 
 @dataclass
@@ -52,6 +131,9 @@ class ProbeContext:
     # request.jwt.claims, read as current_setting(...)::json ->> 'org_id'). See calibrate().
     json_path: tuple[str, ...] | None = None
     _json_paths: list[tuple[str, ...]] | None = None
+    # (schema, table) -> privileges the app role holds (load_privileges); None: not read
+    privileges: dict[tuple[str, str], set[str]] | None = None
+    _app_settings: list[tuple[str, str]] | None = None
 
     @property
     def setting(self) -> str:
@@ -103,6 +185,7 @@ class ProbeContext:
         Raises ProbeError when the experiment itself could not run; any other database error is
         returned by the caller's handling as the server refusing the operation.
         """
+        settings = self.app_settings()
         with self.conn.transaction(force_rollback=True):
             self.conn.execute(
                 "SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(self.timeout)),)
@@ -110,10 +193,50 @@ class ProbeContext:
             if tenant is not None:
                 self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (self.setting, self.encode(tenant)))
             self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.app_role)))  # no params: plain Identifier
+            # What the application's sessions start with (search_path above all), not the auditor's.
+            for name, value in settings:
+                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
             return action(self.conn)
 
+    def app_settings(self) -> list[tuple[str, str]]:
+        """The app role's settings (ALTER ROLE / DATABASE ... SET), read once: those a session
+        of the app role could set itself, without the probe's own (timeouts, the tenant setting).
+        Each is tried once as the app role; one the server refuses is left out."""
+        if self._app_settings is None:
+            chosen: dict[str, str] = {}
+            for cfg, _rank in self.conn.execute(_ROLE_SETTINGS, (self.app_role,)):
+                name, _, value = cfg.partition("=")
+                name = name.strip().lower()
+                if name and name not in chosen:
+                    chosen[name] = value
+            for name in [*_OWN_SETTINGS, self.setting.lower()]:
+                chosen.pop(name, None)
+            usable: list[tuple[str, str]] = []
+            for name, value in chosen.items():
+                if name.startswith(("transaction_", "default_transaction_")):
+                    continue
+                try:
+                    with self.conn.transaction(force_rollback=True):
+                        self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.app_role)))
+                        self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+                    usable.append((name, value))
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error:
+                    continue  # e.g. a superuser-only setting: a session of the app role could not set it either
+            self._app_settings = usable
+        return self._app_settings
+
+    def holds(self, table: TenantTable, privilege: str) -> bool | None:
+        """Whether the app role holds ``privilege`` (SELECT/INSERT/UPDATE/DELETE) for the probes
+        on ``table``; None when not known."""
+        if self.privileges is None or (table.schema, table.table) not in self.privileges:
+            return None
+        return privilege in self.privileges[(table.schema, table.table)]
+
     def record(self, table: TenantTable, operation: str, outcome: str, detail: str = "") -> None:
-        self.results.append(ProbeResult(table.schema, table.table, operation, outcome, detail))
+        cause = getattr(detail, "server_cause", None) if outcome == NOT_PROVEN else None
+        self.results.append(ProbeResult(table.schema, table.table, operation, outcome, str.__str__(detail), server_cause=cause))
 
     def leak(self, table: TenantTable, category: str, severity: Severity, message: str, remediation: str) -> None:
         self.findings.append(
@@ -166,27 +289,46 @@ def json_paths(texts: list[str], tenant_column: str, limit: int = 6) -> list[tup
     return paths[:limit]
 
 
-def attempt(ctx: ProbeContext, tenant: str | None, action: Callable[[psycopg.Connection], Any]) -> tuple[str, Any]:
+def attempt(
+    ctx: ProbeContext,
+    tenant: str | None,
+    action: Callable[[psycopg.Connection], Any],
+    *,
+    needs: tuple[TenantTable, str] | None = None,
+) -> tuple[str, Any]:
     """Run an experiment as the app role and say what the server did:
 
     ("ok", value): it was allowed; ("denied", message): row level security refused it (the
     fence held); ("error", message): evaluating the fence raised (e.g. ''::uuid): nothing was
     shown or changed, the fence fails closed by error; ("unproven", reason): something else
     stopped it (a privilege, a constraint, a timeout), so it proves nothing about the fence.
+
+    Judged by SQLSTATE and by what the tool knows, never by message text (which follows the
+    server's lc_messages): ``needs`` = (table, privilege) the statement needs; 42501 (insufficient
+    privilege) is a refusal by the policy only when the app role holds that privilege and the
+    server raised it where it checks rows against policies (the error's source function, a
+    diagnostic field in every language). A server-side cause (timeout, lock, resources) rides on
+    the reason as ``server_cause``.
     """
     try:
         return "ok", ctx.as_app(tenant, action)
     except ProbeError as exc:
-        return "unproven", str(exc)
+        return "unproven", Reason(str(exc), exc.cause)
     except psycopg.errors.InsufficientPrivilege as exc:
-        # PostgreSQL's own wording for an RLS refusal (messages are English unless lc_messages says otherwise)
-        if "row-level security" in (exc.diag.message_primary or ""):
+        held = ctx.holds(*needs) if needs else None
+        if held is False:
+            table, privilege = needs
+            return _unproven(f"the app role lacks {privilege} on {table.schema}.{table.table}: {server_message(exc)}")
+        source = exc.diag.source_function
+        if source == _RLS_REFUSAL or (source is None and held):
             return "denied", server_message(exc)
-        return "unproven", f"the app role lacks a privilege: {server_message(exc)}"
-    except psycopg.errors.QueryCanceled:
-        return "unproven", f"did not finish within --data-timeout {ctx.timeout}"
-    except psycopg.errors.LockNotAvailable:
-        return "unproven", "another session holds a conflicting lock"
+        if source == _RLS_UNAVAILABLE:  # row_security = off for the app role: every query on the table raises
+            return "error", server_message(exc)
+        return _unproven(f"the app role lacks a privilege: {server_message(exc)}")
+    except psycopg.errors.QueryCanceled as exc:
+        return _unproven(f"did not finish within --data-timeout {ctx.timeout}", exc)
+    except psycopg.errors.LockNotAvailable as exc:
+        return _unproven("another session holds a conflicting lock", exc)
     except psycopg.OperationalError:
         raise  # the connection is gone: nothing more can be proven
     except psycopg.Error as exc:
@@ -194,8 +336,8 @@ def attempt(ctx: ProbeContext, tenant: str | None, action: Callable[[psycopg.Con
         if state.startswith("22"):
             return "error", server_message(exc)
         if state.startswith("23"):
-            return "unproven", f"refused by a constraint, not by the tenant fence: {server_message(exc)}"
-        return "unproven", server_message(exc)
+            return _unproven(f"refused by a constraint, not by the tenant fence: {server_message(exc)}")
+        return _unproven(server_message(exc), exc)
 
 
 def _fence_hint(ctx: ProbeContext, table: TenantTable) -> str:
@@ -241,6 +383,9 @@ def unset_outcome(
     leaked = [name for name, status, value in observations if status == "ok" and value]
     errors = [f"{name}: {value}" for name, status, value in observations if status in ("denied", "error")]
     unproven = [f"{name}: {value}" for name, status, value in observations if status == "unproven"]
+    causes = [getattr(value, "server_cause", None) for _name, status, value in observations if status == "unproven"]
+    if unproven:
+        unproven = [Reason("; ".join(unproven), next((c for c in causes if c), None))]
     if leaked:
         ctx.record(table, "unset-read", LEAK, "rows visible with the setting " + " and ".join(leaked))
         ctx.leak(
@@ -254,21 +399,36 @@ def unset_outcome(
     elif errors:
         ctx.record(table, "unset-read", FAILS_CLOSED_BY_ERROR, "; ".join(errors))
     elif unproven:
-        ctx.record(table, "unset-read", NOT_PROVEN, "; ".join(unproven))
+        ctx.record(table, "unset-read", NOT_PROVEN, unproven[0])
     else:
         ctx.record(table, "unset-read", PASS, "nothing visible with the setting " + " or ".join(n for n, *_ in observations))
 
 
 def run_read_probes(
-    conn: psycopg.Connection, scope: Scope, tables: list[TenantTable], *, app_role: str, timeout: str
+    conn: psycopg.Connection,
+    scope: Scope,
+    tables: list[TenantTable],
+    *,
+    app_role: str,
+    timeout: str,
+    probe_side_effects: bool = False,
 ) -> tuple[list[Finding], list[ProbeResult]]:
-    """Probe the rows already in the database. Read-only: safe in the audit transaction."""
+    """Probe the rows already in the database, in the audit's read-only transaction. Tables whose
+    policies can act outside that transaction (side_effects.inspect) are skipped, with the
+    reason, unless ``probe_side_effects``."""
     ctx = ProbeContext(conn, scope, app_role, timeout)
     if not can_become(conn, app_role):
         for table in tables:
             for operation in ("read", "unset-read"):
                 ctx.record(table, operation, NOT_PROVEN, f"the auditing role cannot SET ROLE {app_role}; GRANT {app_role} TO it")
         return ctx.findings, ctx.results
+    ctx.privileges = load_privileges(conn, app_role, tables, scope.params["tenant_column"])
+    unsafe = {} if probe_side_effects else side_effect_skips(conn, tables, ("read", "unset-read"))
+    for table in tables:
+        if table in unsafe:
+            for operation in ("read", "unset-read"):
+                ctx.record(table, operation, SKIPPED, unsafe[table])
+    tables = [t for t in tables if t not in unsafe]
     hidden = hidden_by_rls(conn, [(t.schema, t.table) for t in tables])
     probed = [t for t in tables if (t.schema, t.table) not in hidden]
     for table in tables:
@@ -305,10 +465,12 @@ def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Composable) -> str | No
     query = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.{col} IS NOT NULL LIMIT 1").format(col=ctx.column, t=ident)
     try:
         row = bounded(ctx.conn, ctx.timeout, query, ())
-    except psycopg.errors.QueryCanceled:
-        raise ProbeError(f"finding a tenant's rows did not finish within --data-timeout {ctx.timeout}") from None
+    except psycopg.errors.QueryCanceled as exc:
+        raise ProbeError(f"finding a tenant's rows did not finish within --data-timeout {ctx.timeout}", exc.sqlstate) from None
+    except psycopg.OperationalError:
+        raise
     except psycopg.Error as exc:
-        raise ProbeError(server_message(exc)) from None
+        raise ProbeError(server_message(exc), exc.sqlstate if server_side_state(exc.sqlstate) else None) from None
     return row[0] if row else None
 
 
@@ -320,8 +482,11 @@ def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Compos
     # As the auditor first: without rows of another tenant there is nothing to leak.
     try:
         (exists,) = bounded(ctx.conn, ctx.timeout, others, (tenant,))
-    except psycopg.errors.QueryCanceled:
-        ctx.record(table, "read", NOT_PROVEN, f"looking for other tenants' rows did not finish within --data-timeout {ctx.timeout}")
+    except psycopg.errors.QueryCanceled as exc:
+        ctx.record(
+            table, "read", NOT_PROVEN,
+            Reason(f"looking for other tenants' rows did not finish within --data-timeout {ctx.timeout}", exc.sqlstate),
+        )
         return
     if not exists:
         ctx.record(table, "read", NOT_PROVEN, "only one tenant owns rows: use --probe write to test with synthetic rows")
@@ -354,6 +519,51 @@ OWN_ROWS_HIDDEN = (
     "with a tenant set, the app role did not see that tenant's own rows either, so hiding the others proves "
     "nothing: check --setting and --tenant-column, and that a policy lets a tenant see its rows"
 )
+
+
+def side_effect_skips(
+    conn: psycopg.Connection, tables: list[TenantTable], operations: tuple[str, ...], *, inserted: tuple[int, ...] = ()
+) -> dict:
+    """TenantTable (or, for ``inserted`` oids, the oid) -> why probing it could act outside the
+    transaction (side_effects.inspect); absent = safe to probe."""
+    from .side_effects import inspect
+
+    oids = [row[1] for row in conn.execute(_TABLE_OIDS, ([t.schema for t in tables], [t.table for t in tables]))]
+    reasons = inspect(conn, [o for o in oids if o is not None], operations=operations, inserted=inserted)
+    found: dict = {table: reasons[oid] for table, oid in zip(tables, oids) if oid in reasons}
+    found.update({oid: reasons[oid] for oid in inserted if oid in reasons})
+    return found
+
+
+# What each server-side cause means, by SQLSTATE (class when no state of its own is listed), and
+# what to do: the same words in every server language.
+_SERVER_CAUSES = {
+    "57014": ("a query did not finish within its timeout", "raise --data-timeout, or run when the server is less busy"),
+    "55P03": ("a lock was not granted within lock_timeout (another session holds a conflicting lock)",
+              "retry when the other transaction has ended"),
+    "40001": ("a serialization failure with another session", "retry"),
+    "40P01": ("a deadlock with another session", "retry"),
+    "53": ("the server ran out of a resource (memory, shared lock table, disk or connections)",
+           "retry when the server is less busy, or ask its administrator"),
+    "58": ("the server hit a system error", "ask the server's administrator"),
+}
+
+
+def incomplete_probe_lines(results: list[ProbeResult]) -> list[str]:
+    """One line per server-side cause of probe results not proven (Report.incomplete: exit 4)."""
+    by_cause: dict[str, list[ProbeResult]] = {}
+    for result in results:
+        if result.outcome == NOT_PROVEN and result.server_cause:
+            by_cause.setdefault(result.server_cause, []).append(result)
+    lines = []
+    for state, affected in sorted(by_cause.items()):
+        what, fix = _SERVER_CAUSES.get(state) or _SERVER_CAUSES.get(state[:2]) or ("a server-side error", "retry")
+        tables = len({(r.schema, r.table) for r in affected})
+        lines.append(
+            f"{len(affected)} probe results on {tables} table{'s' if tables != 1 else ''} not proven: "
+            f"{what} (SQLSTATE {state}); {fix}"
+        )
+    return lines
 
 
 def skipped_write_operations(tables: list[TenantTable]) -> list[ProbeResult]:
@@ -405,6 +615,7 @@ def run_write_probes(
     statement_timeout: str,
     lock_timeout: str,
     probe_triggers: bool,
+    probe_side_effects: bool = False,
 ) -> tuple[list[Finding], list[ProbeResult], list[str]]:
     """Synthetic rows for two synthetic tenants, then every cross-tenant operation as the app role.
 
@@ -415,7 +626,8 @@ def run_write_probes(
 
     conn = connect_session(dsn, read_only=False, statement_timeout=statement_timeout, lock_timeout=lock_timeout)
     try:
-        return _write_probes(conn, scope, tables, app_role=app_role, timeout=timeout, probe_triggers=probe_triggers)
+        return _write_probes(conn, scope, tables, app_role=app_role, timeout=timeout, probe_triggers=probe_triggers,
+                             probe_side_effects=probe_side_effects)
     finally:
         try:
             conn.rollback()
@@ -431,6 +643,7 @@ def _write_probes(
     app_role: str,
     timeout: str,
     probe_triggers: bool,
+    probe_side_effects: bool = False,
 ) -> tuple[list[Finding], list[ProbeResult], list[str]]:
     from .synth import Synthesizer, Unsatisfiable
 
@@ -448,9 +661,19 @@ def _write_probes(
     oids = [row[1] for row in conn.execute(_TABLE_OIDS, ([t.schema for t in tables], [t.table for t in tables]))]
     by_oid = dict(zip(oids, tables))
     triggered = {row[0] for row in conn.execute(_TRIGGERED, (oids,))}
+    # What the probes make the server execute, read first (side_effects.py); synthetic tenants go
+    # into the tenants table too: where that is unsafe, no table is probed.
+    tenants_oid = scope.params["tenant_table"]
+    unsafe = {} if probe_side_effects else side_effect_skips(conn, tables, operations, inserted=(tenants_oid,))
+    tenants_unsafe = unsafe.pop(tenants_oid, None)
     probed: list[int] = []
     for oid, table in by_oid.items():
-        if oid in triggered and not probe_triggers:
+        if tenants_unsafe or table in unsafe:
+            not_proven_all(
+                table, unsafe.get(table) or f"synthetic tenants are inserted into the tenants table, where {tenants_unsafe}",
+                SKIPPED,
+            )
+        elif oid in triggered and not probe_triggers:
             not_proven_all(table, "has triggers, which can act outside the transaction: pass --probe-triggers", SKIPPED)
         else:
             probed.append(oid)
