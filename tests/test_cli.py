@@ -109,7 +109,8 @@ def test_password_is_not_in_any_output(fenced):
     fenced.sql(f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'hunter2-very-secret'")
     dsn = fenced.sandbox.tcp_dsn(fenced.name, role, "hunter2-very-secret")
     proc = run_cli("check", dsn, "--json", "-")
-    assert proc.returncode in (0, 1), proc.stderr
+    # 4: this auditor may not SELECT the tables the data checks read (they are listed as not audited)
+    assert proc.returncode in (0, 1, 4), proc.stderr
     assert "hunter2" not in proc.stdout + proc.stderr
     assert "host=127.0.0.1" in json.loads(proc.stdout)["target"]
     proc = run_cli("check", dsn, env={"COLUMNS": "200"})

@@ -12,17 +12,19 @@ from typing import Iterator
 
 import psycopg
 
-from .catalog import Check, Scope, audited_tables, load_checks, resolve_scope, run_checks
+from . import catalog
+from .catalog import Check, Scope, audited_tables, load_checks, mark_unaudited, resolve_scope, run_checks, unreadable_tables
 from .config import AuditConfig
 from .data_checks import TenantTable, run_data_checks, tenant_tables
-from .db import connect_readonly, first_line, mask_dsn
+from .db import connect_readonly, mask_dsn, server_message
 from .errors import ConnectError
 from .findings import Report, build_coverage
 
 
 @contextmanager
 def database_errors() -> Iterator[None]:
-    """Turn what a live server can throw mid-audit into one-line errors."""
+    """Turn what a live server can throw mid-audit, and that the audit could not absorb as "not
+    audited" (locked tables, unreadable schemas and tables are), into one-line errors."""
     try:
         yield
     except psycopg.errors.QueryCanceled:
@@ -30,12 +32,29 @@ def database_errors() -> Iterator[None]:
     except psycopg.errors.LockNotAvailable:
         raise ConnectError(
             "a lock was not granted within lock_timeout (another session holds a conflicting lock)",
-            fix="retry when the other transaction has ended",
+            fix="retry when the other transaction has ended, or raise lock-timeout in tenantaudit.toml",
+        ) from None
+    except psycopg.errors.ReadOnlySqlTransaction:
+        raise ConnectError(
+            "the server accepts no read-write transaction (a hot standby?): --probe write needs one, "
+            "although it rolls back",
+            fix="point --probe write at the primary, or use --probe read on the standby",
         ) from None
     except psycopg.errors.InsufficientPrivilege as exc:
-        raise ConnectError(f"missing privilege: {first_line(exc)}", fix="run as a role that can read pg_catalog") from None
+        raise ConnectError(
+            f"missing privilege: {server_message(exc)}",
+            fix="the auditing role must be able to read pg_catalog and, for probes, be a member of --app-role "
+            "(GRANT <app role> TO <auditor>); schemas and tables it may not read are listed as not audited",
+        ) from None
     except psycopg.OperationalError as exc:
-        raise ConnectError(f"the connection failed during the audit: {first_line(exc)}", fix="check the server") from None
+        if (getattr(exc, "sqlstate", None) or "")[:2] in ("53", "54"):  # insufficient resources, limits
+            raise ConnectError(
+                f"the server ran short of a resource during the audit: {server_message(exc)}",
+                fix="retry when the server is less busy; out of shared memory for locks: raise max_locks_per_transaction",
+            ) from None
+        raise ConnectError(
+            f"the connection failed during the audit: {server_message(exc)}", fix="check the server and its log"
+        ) from None
 
 
 def audit(dsn: str, config: AuditConfig) -> Report:
@@ -73,6 +92,40 @@ def audit(dsn: str, config: AuditConfig) -> Report:
     return report
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _record_unaudited(
+    report: Report, scope: Scope, unreadable: dict[tuple[str, str], dict[str, str]], no_select: list[dict[str, str]]
+) -> None:
+    """report.unaudited gets every object not (fully) audited, report.incomplete one line per cause."""
+    locked = sorted(scope.unaudited.values(), key=lambda u: (u["schema"], u["object"]))
+    report.unaudited += locked
+    if locked:
+        names = ", ".join(f"{u['schema']}.{u['object']}" for u in locked)
+        report.incomplete.append(
+            f"{_plural(len(locked), 'table')} not audited: another session locks "
+            f"{'it' if len(locked) == 1 else 'them'} (ACCESS EXCLUSIVE, held or awaited) — {names}; see below who"
+        )
+    by_schema: dict[str, list[dict[str, str]]] = {}
+    for entry in unreadable.values():
+        by_schema.setdefault(entry["schema"], []).append(entry)
+    for schema, entries in sorted(by_schema.items()):
+        report.unaudited += [{k: v for k, v in e.items() if k != "fix"} for e in entries]
+        report.incomplete.append(
+            f"{_plural(len(entries), 'table')} in schema {schema} not read (data checks, probes): the auditing role "
+            f"lacks USAGE on the schema — {entries[0]['fix']}"
+        )
+    report.unaudited += no_select
+    if no_select:
+        report.incomplete.append(
+            f"{_plural(len(no_select), 'table')} not read by the data checks: the auditing role lacks SELECT — "
+            + "; ".join(e["reason"].rsplit(" — ", 1)[-1] for e in no_select)
+        )
+    report.incomplete += scope.lost_checks
+
+
 def _read_only_audit(
     dsn: str, config: AuditConfig, checks: list[Check], report: Report
 ) -> tuple[Scope, list[TenantTable]]:
@@ -80,14 +133,27 @@ def _read_only_audit(
     try:
         scope = resolve_scope(conn, config)
         report.server_version = scope.server_version
+        # Before anything reads a table or deparses its expressions: the tables another session
+        # locks are left out everywhere (one query; a lock that comes later is retried per check),
+        # and those in schemas the auditor may not use are judged from pg_catalog only.
+        mark_unaudited(scope, catalog.find_unaudited(conn, scope))
+        unreadable = unreadable_tables(conn, scope)
         tables = audited_tables(conn, scope)
         findings, _timings, notes = run_checks(conn, checks, scope)
+        locked = {(u["schema"], u["object"]) for u in scope.unaudited.values()}
+        tables = [t for t in tables if (t[0], t[1]) not in locked]  # locked after the scan, mid-checks
         report.coverage = build_coverage(tables, findings)
         report.notes.extend(notes)
-        fenced = tenant_tables(tables, findings)
+        fenced = [
+            t for t in tenant_tables(tables, findings) if (t.schema, t.table) not in unreadable
+        ]
+        no_select: list[dict[str, str]] = []
         if config.data_checks:
-            data_findings, report.data_results = run_data_checks(conn, scope, fenced, timeout=config.data_timeout)
+            data_findings, report.data_results = run_data_checks(
+                conn, scope, fenced, timeout=config.data_timeout, unaudited=no_select
+            )
             findings += data_findings
+        _record_unaudited(report, scope, unreadable, no_select)
         if config.probe == "read" and config.app_role:
             from .probes import run_read_probes, skipped_write_operations
 

@@ -6,7 +6,9 @@ NULL: the header's default applies). Its header is a block of ``-- key: value`` 
 (id, category, severity, title, why, fix; ``--   more`` continues a value; optionally
 ``include: NAME`` to start from the shared WITH list ``sql/NAME.sql``). Parameters:
 ``%(tenant_column)s`` text, ``%(tenant_table)s`` oid, ``%(setting)s`` text, ``%(app_role)s`` text
-or NULL, ``%(schemas)s`` text[], ``%(global_tables)s`` oid[]. A literal percent sign must not
+or NULL, ``%(schemas)s`` text[], ``%(global_tables)s`` oid[], ``%(unaudited)s`` oid[] (tables
+another session locks: the shared fragments leave them out, and a check that calls a function
+that locks a relation, such as pg_get_expr, on one the fragments do not filter must skip these). A literal percent sign must not
 appear in a check (it would read as a parameter): use a regular expression instead of LIKE.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .config import AuditConfig, split_qualified_name
-from .db import first_line
+from .db import first_line, server_message
 from .errors import ConfigError, ConnectError
 from .findings import Finding, Severity
 
@@ -145,11 +147,20 @@ def quote_qualified(schema: str, name: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in (schema, name))
 
 
+# Names are looked up in pg_class, not with to_regclass: that needs USAGE on the schema, and a
+# schema the auditor cannot use makes its tables "not audited", it must not end the audit.
 _RESOLVE_SQL = """
+WITH named AS (
+  SELECT u.n, c.oid, c.relkind
+  FROM ROWS FROM (pg_catalog.unnest(%(schema_names)s::text[]), pg_catalog.unnest(%(table_names)s::text[]))
+       WITH ORDINALITY AS u(s, t, n)
+  LEFT JOIN pg_catalog.pg_namespace ns ON ns.nspname = u.s
+  LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = u.t
+)
 SELECT
-  pg_catalog.to_regclass(%(tenant_table)s)::oid AS tenant_table,
-  (SELECT relkind::text FROM pg_catalog.pg_class WHERE oid = pg_catalog.to_regclass(%(tenant_table)s)) AS tenant_kind,
-  ARRAY(SELECT pg_catalog.to_regclass(g)::oid FROM pg_catalog.unnest(%(global_tables)s::text[]) WITH ORDINALITY AS t(g, n) ORDER BY n) AS global_tables,
+  (SELECT oid FROM named WHERE n = 1) AS tenant_table,
+  (SELECT relkind::text FROM named WHERE n = 1) AS tenant_kind,
+  ARRAY(SELECT oid FROM named WHERE n > 1 ORDER BY n) AS global_tables,
   EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %(app_role)s) AS app_role_exists,
   ARRAY(
     SELECT n.nspname FROM pg_catalog.pg_namespace n
@@ -162,10 +173,11 @@ SELECT
     ORDER BY n.nspname) AS schemas,
   (SELECT a.attname FROM pg_catalog.pg_constraint k
    JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
-   WHERE k.conrelid = pg_catalog.to_regclass(%(tenant_table)s) AND k.contype = 'p'
+   WHERE k.conrelid = (SELECT oid FROM named WHERE n = 1) AND k.contype = 'p'
      AND pg_catalog.cardinality(k.conkey) = 1) AS tenant_key,
   pg_catalog.current_setting('server_version') AS server_version,
-  pg_catalog.current_setting('server_version_num')::int AS server_version_num
+  pg_catalog.current_setting('server_version_num')::int AS server_version_num,
+  CURRENT_USER::text AS auditor
 """
 
 
@@ -175,22 +187,30 @@ class Scope:
     server_version: str
     tenant_key: str | None  # the tenants table's single-column primary key, if it has one
     tenant_table: tuple[str, str]  # (schema, name) of the tenants table
+    auditor: str = ""  # the role the audit runs as (current_user)
+    # Relations the audit must not touch (oid -> {"schema", "object", "kind", "reason"}): another
+    # session holds or awaits a lock that conflicts with ACCESS SHARE on them. Their oids are the
+    # checks' %(unaudited)s parameter; the report lists them as not audited.
+    unaudited: dict[int, dict[str, str]] = field(default_factory=dict)
+    # Built-in checks that could not run (one line each): the report's incomplete lines.
+    lost_checks: list[str] = field(default_factory=list)
 
 
 def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
     """Turn names from the options into catalog objects, failing clearly on unknown ones."""
     tenant_schema, tenant_name = split_qualified_name(config.tenant_table)
     globals_ = [split_qualified_name(g) for g in config.global_tables]
+    named = [(tenant_schema, tenant_name), *globals_]
     row = conn.execute(
         _RESOLVE_SQL,
         {
-            "tenant_table": quote_qualified(tenant_schema, tenant_name),
-            "global_tables": [quote_qualified(s, t) for s, t in globals_],
+            "schema_names": [s for s, _ in named],
+            "table_names": [t for _, t in named],
             "app_role": config.app_role,
             "schemas": config.schemas,
         },
     ).fetchone()
-    tenant_oid, tenant_kind, global_oids, app_role_exists, schemas, tenant_key, version, version_num = row
+    tenant_oid, tenant_kind, global_oids, app_role_exists, schemas, tenant_key, version, version_num, auditor = row
     if version_num < 120000:
         raise ConnectError(f"PostgreSQL {version} is too old", fix="tenantaudit needs PostgreSQL 12 or newer")
     if tenant_oid is None:
@@ -219,9 +239,105 @@ def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
         "schemas": schemas,
         "global_tables": [oid for oid in global_oids],
     }
+    from .tenant_column import require_tenant_column  # a wrong --tenant-column: one line, exit 2
+
+    require_tenant_column(conn, params, config)
     return Scope(
         params=params, server_version=version, tenant_key=tenant_key, tenant_table=(tenant_schema, tenant_name)
     )
+
+
+# One query, whatever the number of tables: the audited schemas' tables on which another session
+# holds, or waits for, a lock that conflicts with ACCESS SHARE (only ACCESS EXCLUSIVE does). A
+# waiting request counts too: PostgreSQL queues the audit's ACCESS SHARE behind it. Locks on a
+# table's indexes or TOAST table count for the table (reading it, or deparsing an index or an
+# expression, opens them). pg_get_expr, pg_get_indexdef, pg_get_constraintdef (CHECK),
+# pg_get_viewdef (every relation the view reads), pg_get_partkeydef, pg_relation_size and a
+# plain SELECT take ACCESS SHARE on the relation (PostgreSQL 15 and 16 alike);
+# format_type, pg_get_triggerdef, pg_get_functiondef, ::regclass, has_*_privilege and
+# row_security_active do not.
+_LOCKED_SQL = """
+SELECT c.oid, n.nspname, c.relname,
+       pg_catalog.string_agg(
+         pg_catalog.concat(
+           CASE WHEN l.pid IS NULL THEN 'a prepared transaction'
+                ELSE 'pid ' || l.pid || ' (application_name ' || pg_catalog.quote_literal(COALESCE(a.application_name, ''))
+                     || COALESCE(', user ' || a.usename::text, '') || ')' END,
+           CASE WHEN l.granted THEN ' holds ' ELSE ' is waiting for ' END, l.mode,
+           CASE WHEN l.relation <> c.oid THEN ' on ' || l.relation::pg_catalog.regclass::text END),
+         '; ' ORDER BY l.granted DESC, l.pid) AS holders
+FROM pg_catalog.pg_locks l
+LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = l.relation
+LEFT JOIN pg_catalog.pg_class toast ON toast.reltoastrelid = COALESCE(i.indrelid, l.relation)
+JOIN pg_catalog.pg_class c ON c.oid = COALESCE(toast.oid, i.indrelid, l.relation)
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation'
+  AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+  AND l.mode = 'AccessExclusiveLock'
+  AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+  AND c.relkind IN ('r', 'p')
+  AND n.nspname = ANY (%(schemas)s::text[])
+GROUP BY c.oid, n.nspname, c.relname
+ORDER BY n.nspname, c.relname
+"""
+
+
+def find_unaudited(
+    conn: psycopg.Connection, scope: Scope, known: dict[int, dict[str, str]] | None = None
+) -> dict[int, dict[str, str]]:
+    """Tables the audit cannot read without waiting for another session: ``known`` plus those
+    locked now (oid -> {"schema", "object", "kind", "reason"}). The catalogue, the data checks
+    and the probes leave them alone."""
+    found = dict(known or {})
+    for oid, schema, name, holders in conn.execute(_LOCKED_SQL, scope.params).fetchall():
+        found.setdefault(
+            oid,
+            {
+                "schema": schema,
+                "object": name,
+                "kind": "table",
+                "reason": f"another session locks it: {holders}; not even its catalogue entries can be "
+                "deparsed without waiting (lock_timeout) — audit again when that transaction has ended",
+            },
+        )
+    return found
+
+
+_NO_USAGE_SQL = """
+SELECT n.nspname, c.relname,
+       'GRANT USAGE ON SCHEMA ' || pg_catalog.quote_ident(n.nspname) || ' TO '
+         || pg_catalog.quote_ident(CURRENT_USER::text) AS fix
+FROM pg_catalog.pg_namespace n
+JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p')
+WHERE n.nspname = ANY (%(schemas)s::text[])
+  AND NOT pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                    AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY n.nspname, c.relname
+"""
+
+
+def unreadable_tables(conn: psycopg.Connection, scope: Scope) -> dict[tuple[str, str], dict[str, str]]:
+    """Tables in audited schemas on which the auditing role lacks USAGE: the catalogue still judges
+    them (pg_catalog needs no USAGE), but their rows cannot be read, so data checks and probes
+    skip them. One query."""
+    return {
+        (schema, name): {
+            "schema": schema,
+            "object": name,
+            "kind": "table",
+            "reason": f"data checks and probes not run: the auditing role lacks USAGE on schema {schema} — {fix}",
+            "fix": fix,
+        }
+        for schema, name, fix in conn.execute(_NO_USAGE_SQL, scope.params).fetchall()
+    }
+
+
+def mark_unaudited(scope: Scope, found: dict[int, dict[str, str]]) -> None:
+    scope.unaudited = found
+    scope.params["unaudited"] = sorted(found)
 
 
 def _audited_tables_sql() -> str:
@@ -241,35 +357,71 @@ class CheckTiming:
     rows: int
 
 
+# How often a built-in check is retried after a lock that arrived after the scan (a race).
+LOCK_RETRIES = 3
+# SQLSTATE classes of errors the server causes, not the check: insufficient resources (53, e.g.
+# the lock table full), program limits (54), object state (55), operator intervention (57),
+# system errors (58). Anything else from a built-in check is a bug in it.
+_SERVER_SIDE = {"53": "the server ran short of a resource", "54": "a server limit was exceeded",
+                "55": "an object was not in the required state", "57": "the server interrupted the query",
+                "58": "the server hit a system error"}
+
+
 def run_checks(
     conn: psycopg.Connection, checks: list[Check], scope: Scope
 ) -> tuple[list[Finding], list[CheckTiming], list[str]]:
-    """Run every check in the caller's transaction. A user check that fails becomes a note."""
+    """Run every check in the caller's transaction, each in a savepoint. A user check that fails
+    becomes a note. A lock not granted within lock_timeout (one that came after the scan) re-scans
+    the locks, adds what it finds to the relations not audited, and retries the check, a bounded
+    number of times; a check that still cannot run is one line of ``scope.lost_checks``."""
     findings: list[Finding] = []
     timings: list[CheckTiming] = []
     notes: list[str] = []
     for check in checks:
         started = time.perf_counter()
-        try:
-            if check.builtin:
-                rows = _fetch(conn, check, scope)
-            else:
-                with conn.transaction():  # a savepoint: a broken user check must not end the audit
+        attempts = 0
+        while True:
+            try:
+                with conn.transaction():  # a savepoint: a lock wait or a broken user check must not end the audit
                     rows = _fetch(conn, check, scope)
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise ConnectError(
-                f"missing privilege while running check {check.id}: {first_line(exc)}",
-                fix="run as a role that can read pg_catalog (GRANT SELECT on the named catalog, or use the table owner)",
-            ) from None
-        except psycopg.errors.QueryCanceled:
-            raise ConnectError(
-                f"check {check.id} exceeded the statement timeout",
-                fix="raise --statement-timeout",
-            ) from None
-        except psycopg.Error as exc:
-            if check.builtin:
-                raise ConnectError(f"check {check.id} failed: {first_line(exc)}", fix="report this as a bug") from None
-            notes.append(f"user check {check.id} ({check.path}) failed: {first_line(exc)}")
+                break
+            except psycopg.errors.LockNotAvailable:
+                attempts += 1
+                before = set(scope.unaudited)
+                mark_unaudited(scope, find_unaudited(conn, scope, scope.unaudited))
+                if attempts > LOCK_RETRIES or set(scope.unaudited) == before and attempts > 1:
+                    rows = None
+                    break
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise ConnectError(
+                    f"missing privilege while running check {check.id}: {server_message(exc)}",
+                    fix="the auditing role must be able to read pg_catalog (the default for every role); "
+                    "GRANT SELECT on the catalog named, or audit as the tables' owner",
+                ) from None
+            except psycopg.errors.QueryCanceled:
+                raise ConnectError(
+                    f"check {check.id} exceeded the statement timeout",
+                    fix="raise --statement-timeout",
+                ) from None
+            except psycopg.Error as exc:
+                state = getattr(exc, "sqlstate", None) or ""
+                if check.builtin and state[:2] in _SERVER_SIDE:
+                    raise ConnectError(
+                        f"check {check.id} could not run: {_SERVER_SIDE[state[:2]]}: {server_message(exc)}",
+                        fix="see the server log; retry when the server is healthy",
+                    ) from None
+                if check.builtin:
+                    raise ConnectError(f"check {check.id} failed: {server_message(exc)}", fix="report this as a bug") from None
+                # the author's own SQL: its error text is what they need to fix it (unchanged)
+                notes.append(f"user check {check.id} ({check.path}) failed: {first_line(exc)}")
+                rows = None
+                break
+        if rows is None:
+            if attempts:
+                scope.lost_checks.append(
+                    f"check {check.id} did not run: a lock was not granted within lock_timeout {attempts} times "
+                    "(on a relation no scan of pg_locks could name); its findings are missing"
+                )
             continue
         timings.append(CheckTiming(check.id, time.perf_counter() - started, len(rows)))
         try:

@@ -55,25 +55,53 @@ def bounded(conn: psycopg.Connection, timeout: str, query: sql.Composable, param
         return conn.execute(query, params).fetchone()
 
 
+_ACCESS_SQL = """
+SELECT u.s, u.t, pg_catalog.row_security_active(c.oid), pg_catalog.has_table_privilege(c.oid, 'SELECT'),
+       'GRANT SELECT ON ' || pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) || ' TO ' || pg_catalog.quote_ident(CURRENT_USER::text)
+FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[])) AS u(s, t)
+JOIN pg_catalog.pg_namespace n ON n.nspname = u.s
+JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = u.t
+"""
+
+
+def table_access(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[bool, bool, str]]:
+    """(RLS hides rows from the auditing role, the auditing role may SELECT, the GRANT that lets
+    it) for each table, in one query. By oid, not by name: a name needs USAGE on its schema."""
+    if not tables:
+        return {}
+    rows = conn.execute(_ACCESS_SQL, ([s for s, _ in tables], [t for _, t in tables])).fetchall()
+    return {(s, t): (hidden, readable, grant) for s, t, hidden, readable, grant in rows}
+
+
 def hidden_by_rls(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """Tables whose rows RLS hides from the auditing role: reading them proves nothing."""
-    if not tables:
-        return set()
-    rows = conn.execute(
-        "SELECT s, t FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[])) AS u(s, t)"
-        " WHERE pg_catalog.row_security_active(pg_catalog.quote_ident(s) || '.' || pg_catalog.quote_ident(t))",
-        ([s for s, _ in tables], [t for _, t in tables]),
-    ).fetchall()
-    return {(s, t) for s, t in rows}
+    return {name for name, (hidden, _, _) in table_access(conn, tables).items() if hidden}
 
 
 def run_data_checks(
-    conn: psycopg.Connection, scope: Scope, tables: list[TenantTable], *, timeout: str
+    conn: psycopg.Connection,
+    scope: Scope,
+    tables: list[TenantTable],
+    *,
+    timeout: str,
+    unaudited: list[dict[str, str]] | None = None,
 ) -> tuple[list[Finding], list[DataResult]]:
+    """``unaudited`` (when given) receives a not-audited entry for each table a check must read
+    but the auditing role may not SELECT, with the GRANT that fixes it."""
     column = sql.Identifier(scope.params["tenant_column"])
     tenants = sql.Identifier(*scope.tenant_table)
     needs_read = [t for t in tables if t.categories & {"tenant-column-nullable", "tenant-fk-missing"}]
-    hidden = hidden_by_rls(conn, [(t.schema, t.table) for t in needs_read] + [scope.tenant_table])
+    access = table_access(conn, [(t.schema, t.table) for t in needs_read] + [scope.tenant_table])
+    hidden = {name for name, (rls, _, _) in access.items() if rls}
+    no_select: dict[tuple[str, str], str] = {}
+    for (schema, name), (_, readable, grant) in access.items():
+        if not readable:
+            no_select[(schema, name)] = f"the auditing role may not SELECT from {schema}.{name}: {grant}"
+            if unaudited is not None:
+                unaudited.append(
+                    {"schema": schema, "object": name, "kind": "table",
+                     "reason": f"data checks not run: the auditing role lacks SELECT on it — {grant}"}
+                )
     findings: list[Finding] = []
     results: list[DataResult] = []
 
@@ -99,7 +127,7 @@ def run_data_checks(
         findings.append(_finding(conn, table, check, amount, scope))
 
     for table in tables:
-        rls_hidden = (
+        rls_hidden = no_select.get((table.schema, table.table)) or (
             f"RLS hides {table.schema}.{table.table}'s rows from the auditing role; audit as its owner or a BYPASSRLS role"
             if (table.schema, table.table) in hidden
             else None
@@ -130,7 +158,7 @@ def run_data_checks(
             "SELECT pg_catalog.count(*) FROM (SELECT FROM {} x WHERE x.{} IS NOT NULL"
             " AND NOT EXISTS (SELECT FROM {} y WHERE {}) LIMIT {}) s"
         ).format(table.ident, column, tenants, match, sql.Literal(ROW_LIMIT))
-        tenants_hidden = (
+        tenants_hidden = no_select.get(scope.tenant_table) or (
             "RLS hides rows of the tenants table from the auditing role" if scope.tenant_table in hidden else None
         )
         measure(table, ORPHAN_CHECK, query, rls_hidden or tenants_hidden)

@@ -16,12 +16,12 @@
   FROM tenant_tables t
   JOIN pg_catalog.pg_class tc ON tc.oid = t.oid
   JOIN pg_catalog.pg_inherits i ON i.inhparent = t.oid
-  WHERE tc.relrowsecurity
+  WHERE tc.relrowsecurity AND i.inhrelid <> ALL (%(unaudited)s::oid[])  -- locked: not audited
   UNION ALL
   SELECT d.root, i.inhrelid, d.path || i.inhrelid
   FROM descendants d
   JOIN pg_catalog.pg_inherits i ON i.inhparent = d.child
-  WHERE i.inhrelid <> ALL (d.path)
+  WHERE i.inhrelid <> ALL (d.path) AND i.inhrelid <> ALL (%(unaudited)s::oid[])
 ),
 -- A child with several parents (multiple inheritance) is reported once, under its nearest root.
 children AS (
@@ -124,8 +124,8 @@ SELECT g.nspname AS schema_name,
                                                                            ', ' ORDER BY u.i)
                                               FROM pg_catalog.unnest(pol.polroles) WITH ORDINALITY AS u(r, i)
                                               LEFT JOIN pg_catalog.pg_roles pr ON pr.oid = u.r)
-                                || COALESCE(' USING (' || pg_catalog.pg_get_expr(pol.polqual, pol.polrelid) || ')', '')
-                                || COALESCE(' WITH CHECK (' || pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid) || ')', '')
+                                || COALESCE(' USING (' || CASE WHEN pol.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(pol.polqual, pol.polrelid) END || ')', '')
+                                || COALESCE(' WITH CHECK (' || CASE WHEN pol.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(pol.polwithcheck, pol.polrelid) END || ')', '')
                                 || '; ', '' ORDER BY pol.polname)
                               FROM pg_catalog.pg_policy pol
                               WHERE pol.polrelid = g.root

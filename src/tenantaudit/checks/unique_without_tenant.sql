@@ -17,7 +17,7 @@
          -- subquery keeps this lookup to the few single-column keys instead of every default
          CASE WHEN i.indnkeyatts = 1 AND i.indkey[0] <> 0 THEN (
            SELECT a.attidentity <> '' OR a.attgenerated <> ''
-                  OR COALESCE(pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+                  OR COALESCE(CASE WHEN d.adrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END
                      ~* '^(nextval\(|(public\.|extensions\.|pg_catalog\.)?(gen_random_uuid|uuid_generate_v1|uuid_generate_v1mc|uuid_generate_v4|uuidv4|uuidv7|uuid_generate_v7)\(\))', false)
            FROM pg_catalog.pg_attribute a
            LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -46,7 +46,7 @@ SELECT u.nspname AS schema_name,
 FROM unique_keys u
 JOIN pg_catalog.pg_class ic ON ic.oid = u.indexrelid
 CROSS JOIN LATERAL (
-  SELECT pg_catalog.string_agg(pg_catalog.pg_get_indexdef(u.indexrelid, n::int, true), ', ' ORDER BY n) AS key_cols
+  SELECT pg_catalog.string_agg(CASE WHEN u.oid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_indexdef(u.indexrelid, n::int, true) END, ', ' ORDER BY n) AS key_cols
   FROM pg_catalog.generate_series(1, u.indnkeyatts) AS n
 ) cols
 WHERE u.tenant_attnum <> ALL (u.key_atts)

@@ -31,6 +31,7 @@ def render(report: Report, *, fail_on: Severity = Severity.HIGH) -> str:
         by_severity={s: [f for f in findings if f.severity is s] for s in Severity},
         counts=report.counts(),
         failed=report.fails(fail_on),
+        incomplete=bool(report.incomplete or report.unaudited),
         fail_on=fail_on.value,
         aspects=list(ASPECTS),
         operations=PROBE_OPERATIONS,

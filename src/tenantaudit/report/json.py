@@ -9,7 +9,13 @@ Fields: ``format_version``, ``tool``, ``command``, ``target`` (DSN without passw
 ``outcome`` pass/fail/proven by constraint/not proven, ``detail``), ``probes`` (each: ``schema``,
 ``table``, ``operation`` read/insert/update/delete/move/unset-read, ``outcome`` pass/leak/fails
 closed by error/not proven/skipped, ``detail``), ``sequences_advanced`` (sequences a write probe
-advanced: nextval is not rolled back), ``notes``, ``phases``, ``locks``.
+advanced: nextval is not rolled back), ``notes``, ``phases``, ``locks``, ``incomplete`` (one line
+per server-side cause that left part of the audit unproven: a lock not granted, a schema the
+auditor may not use, a check that could not run; non-empty means the CLI exits 4 unless findings
+fail), ``unaudited`` (each: ``schema``, ``object``, ``kind``, ``reason``: the objects the audit could
+not look at, or only partly, with why and the fix), ``probe_batches`` (write-probe transactions,
+each rolled back; null when none ran). ``summary.complete`` is false when ``incomplete`` or
+``unaudited`` is non-empty: an empty ``findings`` then does not mean clean.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ def to_dict(report: Report) -> dict[str, Any]:
             "worst": worst.value if worst else None,
             "probe_outcomes": _tally(p.outcome for p in report.probes),
             "data_outcomes": _tally(d.outcome for d in report.data_results),
+            "complete": not (report.incomplete or report.unaudited),
+            "unaudited": len(report.unaudited),
         },
         "findings": [f.to_dict() for f in report.sorted_findings()],
         "coverage": [
@@ -53,6 +61,9 @@ def to_dict(report: Report) -> dict[str, Any]:
         "notes": report.notes,
         "phases": report.phases,
         "locks": report.locks,
+        "incomplete": report.incomplete,
+        "unaudited": report.unaudited,
+        "probe_batches": report.probe_batches,
     }
 
 

@@ -1,7 +1,10 @@
 """JUnit XML for CI servers: one test case per audited table and per rehearsal phase.
 
 A test case fails when it carries a finding at or above --fail-on; findings below it are listed
-in system-out. Phases that did not run are skipped. Valid against the windyroad JUnit schema.
+in system-out. Phases that did not run are skipped. An object the audit could not look at
+(Report.unaudited: a table another session locked, a schema the auditor may not use) is an
+errored test case, never a pass; and when the audit is incomplete a test case "audit complete"
+errors with each cause. Valid against the windyroad JUnit schema.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ def _judge(case: ET.Element, findings: list[Finding], fail_on: Severity, counts:
         counts["failures"] += 1
 
 
+def _error(case: ET.Element, entry: dict, counts: dict[str, int]) -> None:
+    error = ET.SubElement(case, "error", type="not-audited", message="not audited: " + entry.get("reason", ""))
+    error.text = entry.get("reason", "")
+    counts["errors"] += 1
+
+
 def render(report: Report, *, fail_on: Severity = Severity.HIGH) -> str:
     root = ET.Element("testsuites")
     suite = ET.SubElement(
@@ -47,7 +56,8 @@ def render(report: Report, *, fail_on: Severity = Severity.HIGH) -> str:
         hostname=socket.gethostname() or "localhost",
     )
     ET.SubElement(suite, "properties")
-    counts = {"tests": 0, "failures": 0, "skipped": 0}
+    counts = {"tests": 0, "failures": 0, "skipped": 0, "errors": 0}
+    unaudited = {(u.get("schema") or "", u.get("object") or ""): u for u in report.unaudited}
     findings = report.sorted_findings()
     placed: set[int] = set()
 
@@ -72,6 +82,29 @@ def render(report: Report, *, fail_on: Severity = Severity.HIGH) -> str:
         case = _case(suite, f"tenantaudit.{report.command}.{row.schema}", row.table)
         counts["tests"] += 1
         _judge(case, mine, fail_on, counts)
+        entry = unaudited.pop((row.schema, row.table), None)
+        if entry is not None:  # judged from the catalogue only: part of it was not audited
+            if case.find("failure") is not None:
+                case.find("failure").text += "\nnot audited in part: " + entry.get("reason", "")
+            else:
+                _error(case, entry, counts)
+    # objects not audited at all (not in the coverage): errored, not passed
+    for (schema, name), entry in unaudited.items():
+        mine = [f for f in findings if (f.schema, f.table) == (schema, name) and f.object_kind == "table"]
+        placed.update(id(f) for f in mine)  # found before a lock came mid-audit: kept on the same case
+        case = _case(suite, f"tenantaudit.{report.command}.{schema or entry.get('kind', 'object')}", name)
+        counts["tests"] += 1
+        _judge(case, mine, fail_on, counts)
+        if case.find("failure") is not None:
+            case.find("failure").text += "\nnot audited: " + entry.get("reason", "")
+        else:
+            _error(case, entry, counts)
+    if report.incomplete:
+        case = _case(suite, f"tenantaudit.{report.command}", "audit complete")
+        counts["tests"] += 1
+        error = ET.SubElement(case, "error", type="incomplete", message=report.incomplete[0])
+        error.text = "\n".join(report.incomplete)
+        counts["errors"] += 1
 
     # findings on objects that are not audited tables: roles, views, functions, partitions, data loss
     rest: dict[tuple[str, str], list[Finding]] = {}
@@ -88,7 +121,7 @@ def render(report: Report, *, fail_on: Severity = Severity.HIGH) -> str:
     ET.SubElement(suite, "system-err").text = ""
     suite.set("tests", str(counts["tests"]))
     suite.set("failures", str(counts["failures"]))
-    suite.set("errors", "0")
+    suite.set("errors", str(counts["errors"]))
     suite.set("skipped", str(counts["skipped"]))
     suite.set("time", f"{sum(p['seconds'] for p in report.phases):.3f}")
     ET.indent(root)

@@ -81,6 +81,27 @@ def to_dict(report: Report) -> dict:
                 "rules": rules,
             }},
             "automationDetails": {"id": f"tenantaudit/{report.command}/"},
+            # A partial audit is not a clean one: what was not audited, and why, one notification each.
+            "invocations": [{
+                "executionSuccessful": not (report.incomplete or report.unaudited),
+                "toolExecutionNotifications": [
+                    {"level": "error", "message": {"text": line}, "descriptor": {"id": "incomplete"}}
+                    for line in report.incomplete
+                ] + [
+                    {
+                        "level": "error",
+                        "message": {"text": "not audited: "
+                                    + ".".join(p for p in (u.get("schema"), u.get("object")) if p)
+                                    + f" ({u.get('kind', 'table')}) — {u.get('reason', '')}"},
+                        "descriptor": {"id": "not-audited"},
+                        "locations": [{"logicalLocations": [{
+                            "fullyQualifiedName": ".".join(p for p in (u.get("schema"), u.get("object")) if p),
+                            "kind": u.get("kind", "table"),
+                        }]}],
+                    }
+                    for u in report.unaudited
+                ],
+            }],
             "results": [_result(f, index) for f in findings],
         }],
     }

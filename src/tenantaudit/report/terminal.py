@@ -140,7 +140,21 @@ def lock_summary(report: Report) -> Text:
     return out
 
 
+def incomplete_lines(report: Report) -> list[str]:
+    """What the audit did not prove, one line each: the causes, then every object not audited."""
+    lines = [f"INCOMPLETE: {line}" for line in report.incomplete]
+    for u in report.unaudited:
+        where = ".".join(part for part in (u.get("schema"), u.get("object")) if part)
+        lines.append(f"not audited: {where} ({u.get('kind', 'table')}) — {u.get('reason', '')}")
+    return lines
+
+
 def render(report: Report, console: Console) -> None:
+    # First, before any matrix or finding: a partial audit must not read as a clean one.
+    for line in incomplete_lines(report):
+        console.print(Text(line, style="bold magenta"), soft_wrap=True)
+    if report.incomplete or report.unaudited:
+        console.print()
     if report.phases:
         console.print(phase_summary(report))
     if report.locks:
@@ -182,5 +196,11 @@ def render(report: Report, console: Console) -> None:
     if unproven:
         # a clean exit code with nothing proven would read as "isolated"
         summary += f"; {unproven} probe or data results not proven (see above)"
+    if report.incomplete or report.unaudited:
+        # "no findings" alone would read as clean: say what the audit did not cover
+        summary += (f"; INCOMPLETE: {len(report.unaudited)} objects not audited"
+                    if report.unaudited else "; INCOMPLETE") + " (see the top)"
+        if not report.findings:
+            summary = summary.replace("no findings", "no findings in what was audited", 1)
     console.print()
     console.print(Text(f"{report.command}: {report.target} — {summary}", style="bold"))

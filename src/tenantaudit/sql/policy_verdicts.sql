@@ -32,11 +32,12 @@ rls_children(oid, root, path) AS (
   SELECT i.inhrelid, t.oid, ARRAY[t.oid, i.inhrelid]
   FROM rls_tables t
   JOIN pg_catalog.pg_inherits i ON i.inhparent = t.oid
+  WHERE i.inhrelid <> ALL (%(unaudited)s::oid[])  -- a locked child: not audited, not deparsed
   UNION ALL
   SELECT i.inhrelid, c.root, c.path || i.inhrelid
   FROM rls_children c
   JOIN pg_catalog.pg_inherits i ON i.inhparent = c.oid
-  WHERE i.inhrelid <> ALL (c.path)
+  WHERE i.inhrelid <> ALL (c.path) AND i.inhrelid <> ALL (%(unaudited)s::oid[])
 ),
 child_policies AS (
   SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive,
@@ -88,8 +89,8 @@ expressions AS (
   SELECT p.oid, x.part, x.expr
   FROM (SELECT oid FROM table_policies UNION ALL SELECT oid FROM child_policies) p
   JOIN pg_catalog.pg_policy pp ON pp.oid = p.oid
-  CROSS JOIN LATERAL (VALUES ('using', pg_catalog.pg_get_expr(pp.polqual, pp.polrelid)),
-                             ('check', pg_catalog.pg_get_expr(pp.polwithcheck, pp.polrelid))) AS x(part, expr)
+  CROSS JOIN LATERAL (VALUES ('using', CASE WHEN pp.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(pp.polqual, pp.polrelid) END),
+                             ('check', CASE WHEN pp.polrelid <> ALL (%(unaudited)s::oid[]) THEN pg_catalog.pg_get_expr(pp.polwithcheck, pp.polrelid) END)) AS x(part, expr)
   WHERE x.expr IS NOT NULL
 ),
 -- Tokens: @S@ reads the setting, @C@ is the tenant column, @F@ is a fence. String literals and

@@ -4,7 +4,8 @@
 -- check's body, which continues the list with ", name AS (...)" or goes straight to its SELECT.
 -- tenant_tables: ordinary and partitioned tables in the audited schemas that are not partitions or
 --   inheritance children (their parent carries the checks), not the tenants table, not declared
---   global (--global-table) and not part of an extension.
+--   global (--global-table), not part of an extension, and not locked by another session
+--   (%(unaudited)s: the report lists those as not audited).
 -- tenant_columns: those of them that have the tenant column, with the column's attnum, type and
 --   nullability (the others are tenant-column-missing's finding).
 -- NOT MATERIALIZED: tenant_columns refers to tenant_tables even in the checks that never read
@@ -20,6 +21,8 @@ WITH RECURSIVE tenant_tables AS NOT MATERIALIZED (
     AND n.nspname = ANY (%(schemas)s::text[])
     AND c.oid <> %(tenant_table)s::oid
     AND c.oid <> ALL (%(global_tables)s::oid[])
+    -- not audited: another session locks it (deparsing its expressions would wait for that lock)
+    AND c.oid <> ALL (%(unaudited)s::oid[])
     AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
                     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
                       AND d.objid = c.oid AND d.deptype = 'e')
