@@ -195,6 +195,9 @@ class Scope:
     # Built-in checks that could not run (one line each): the report's incomplete lines.
     lost_checks: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self.params.setdefault("unaudited", [])  # nothing excluded until a lock scan says so
+
 
 def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
     """Turn names from the options into catalog objects, failing clearly on unknown ones."""
@@ -239,11 +242,9 @@ def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
         "schemas": schemas,
         "global_tables": [oid for oid in global_oids],
     }
-    from .tenant_column import require_tenant_column  # a wrong --tenant-column: one line, exit 2
-
-    require_tenant_column(conn, params, config)
     return Scope(
-        params=params, server_version=version, tenant_key=tenant_key, tenant_table=(tenant_schema, tenant_name)
+        params=params, server_version=version, tenant_key=tenant_key, tenant_table=(tenant_schema, tenant_name),
+        auditor=auditor,
     )
 
 
