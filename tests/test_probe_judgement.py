@@ -278,6 +278,24 @@ def test_a_foreign_table_read_by_a_policy_is_skipped(two_tenants, tmp_path):
     assert "reads public.remote_tenants, which is a foreign table" in details(report, "items")["read"]
 
 
+def test_an_operator_planted_for_the_probes_own_statements_is_looked_at(two_tenants):
+    """The probes run as the app role with its search_path; an operator outside pg_catalog on
+    the types the probes' own statements compare can be picked over the built-in one, and would
+    run: it is inspected like a policy helper."""
+    db = two_tenants
+    db.sql(
+        """CREATE FUNCTION public.oid_eq_int(oid, integer) RETURNS boolean LANGUAGE plpgsql AS $$
+           BEGIN PERFORM pg_notify('planted', 'x'); RETURN $1 = $2::oid; END $$;
+           CREATE OPERATOR public.= (LEFTARG = oid, RIGHTARG = integer, FUNCTION = public.oid_eq_int);"""
+    )
+    report = db.audit()
+    print(details(report, "items"))
+    assert outcomes(report, "items")["read"] == SKIPPED
+    assert "operator public.=(oid, integer)" in details(report, "items")["read"]
+    db.sql("DROP OPERATOR public.= (oid, integer)")
+    assert outcomes(db.audit(), "items")["read"] == "pass"
+
+
 def test_inspection_reads_the_catalogue_in_a_constant_number_of_queries(db):
     """2,000 fenced tables with a shared PL/pgSQL helper: the same number of catalogue queries
     as for 2 tables, and fast."""

@@ -259,6 +259,27 @@ JOIN pg_catalog.pg_proc f ON f.oid = c.castfunc JOIN pg_catalog.pg_namespace n O
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 """
 
+# The probes' own statements run as the app role with its search_path (what the application
+# sees): an operator or cast defined outside the system schemas between the built-in types they
+# compare (oid, tid, text, integers, uuid ...) can be chosen over the built-in one, and then runs
+# too. (Operators and casts of other types, e.g. PostGIS's, cannot match those statements.)
+_PROBE_TYPES = ("oid", "tid", "text", "varchar", "bpchar", "name", "int2", "int4", "int8", "numeric", "uuid", "unknown")
+_PROBE_OPERATORS = """
+SELECT pg_catalog.format('operator %%s.%%s(%%s, %%s)', n.nspname, o.oprname, o.oprleft::pg_catalog.regtype,
+                         o.oprright::pg_catalog.regtype), o.oprcode::oid
+FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND o.oprname IN ('=', '<>')
+  AND (o.oprleft IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typname = ANY (%(types)s) AND t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace)
+    AND o.oprright IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typname = ANY (%(types)s) AND t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace))
+UNION ALL
+SELECT pg_catalog.format('cast (%%s AS %%s)', c.castsource::pg_catalog.regtype, c.casttarget::pg_catalog.regtype), c.castfunc
+FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc f ON f.oid = c.castfunc
+JOIN pg_catalog.pg_namespace n ON n.oid = f.pronamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND (c.castsource IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typname = ANY (%(types)s) AND t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace)
+    AND c.casttarget IN (SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typname = ANY (%(types)s) AND t.typnamespace = 'pg_catalog'::pg_catalog.regnamespace))
+"""
+
 
 class Catalog:
     """What the server will execute for any relation, read once."""
@@ -314,6 +335,7 @@ class Catalog:
             self.casts_to.setdefault(typname, []).append(fn)
             if implicit:
                 self.implicit_casts.append(fn)
+        self.probe_statement_code = conn.execute(_PROBE_OPERATORS, {"types": list(_PROBE_TYPES)}).fetchall()
         self._bodies: dict[int, list[tuple[str, str, Any]]] = {}
 
     def relation_label(self, oid: int) -> str:
@@ -525,8 +547,15 @@ def inspect(
     """
     kinds = {_ROOT_FOR.get(op, "write") for op in operations}
     root = "write" if "write" in kinds else "insert" if "insert" in kinds else "read"
+    table_oids, inserted = list(table_oids), list(inserted)
     catalog = Catalog(conn)
     reasons: dict[int, str] = {}
+    everywhere = _judge(catalog, ("probe", 0))  # the probes' own statements, on every table
+    if everywhere:
+        return {
+            oid: f"the probe's own statements {everywhere}: {OVERRIDE}"
+            for oid in [*table_oids, *inserted] if oid in catalog.relations
+        }
     for oid, kind in [*((o, root) for o in table_oids), *((o, "insert") for o in inserted)]:
         if oid in catalog.relations and oid not in reasons:
             why = _judge(catalog, (kind, oid))
@@ -566,7 +595,10 @@ def _edges(catalog: Catalog, node: tuple[str, int]) -> Iterator[tuple[str, Any]]
     "calls app.f()", "reads app.t"), or is complete ("partition app.p").
     """
     kind, oid = node
-    if kind in ("read", "insert", "write"):
+    if kind == "probe":
+        for label, code in catalog.probe_statement_code:
+            yield f"can use {label}, which {{}}", ("f", code)
+    elif kind in ("read", "insert", "write"):
         if oid not in catalog.relations:
             return  # a system catalogue: no policies, triggers or foreign data
         relkind = catalog.relations[oid][2]
