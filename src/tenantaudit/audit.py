@@ -66,7 +66,7 @@ def audit(dsn: str, config: AuditConfig) -> Report:
         if config.probe == "write" and config.app_role:
             from .probes import run_write_probes
 
-            findings, report.probes, report.sequences_advanced = run_write_probes(
+            written = run_write_probes(
                 dsn,
                 scope,
                 tables,
@@ -77,7 +77,10 @@ def audit(dsn: str, config: AuditConfig) -> Report:
                 probe_triggers=config.probe_triggers,
                 probe_side_effects=config.probe_side_effects,
             )
-            report.findings += findings
+            report.probes, report.sequences_advanced = written.results, written.sequences_advanced
+            report.probe_batches = written.batches
+            report.incomplete += written.incomplete
+            report.findings += written.findings
     if config.probe != "none" and not config.app_role:
         report.notes.append("behavioural probes need --app-role: none were run")
     if not config.app_role:

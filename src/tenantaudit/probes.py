@@ -589,10 +589,119 @@ _COLUMN_TYPES = """
 SELECT a.attrelid, pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a
 WHERE a.attrelid = ANY (%s::oid[]) AND a.attname = %s AND NOT a.attisdropped
 """
-_SEQUENCES = """
-SELECT pg_catalog.quote_ident(schemaname) || '.' || pg_catalog.quote_ident(sequencename), last_value
-FROM pg_catalog.pg_sequences
+# Sequences, then their values a few at a time: pg_sequence_last_value locks the sequence until
+# the transaction ends, so each chunk is rolled back before the next (pg_sequences would lock them all).
+_SEQUENCE_NAMES = """
+SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'S' AND NOT pg_catalog.pg_is_other_temp_schema(n.oid)
 """
+_SEQUENCE_VALUES = """
+SELECT u.oid, CASE WHEN pg_catalog.has_sequence_privilege(u.oid, 'SELECT,USAGE')
+                   THEN pg_catalog.pg_sequence_last_value(u.oid) END
+FROM pg_catalog.unnest(%s::pg_catalog.oid[]) AS u(oid)
+WHERE EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = u.oid)
+"""
+
+
+def sequence_values(conn: psycopg.Connection, chunk: int) -> dict[str, Any]:
+    """Every sequence's last value (None where not readable or never called), by qualified name.
+    Ends (rolls back) the current transaction."""
+    names = dict(conn.execute(_SEQUENCE_NAMES).fetchall())
+    conn.rollback()
+    values: dict[str, Any] = {}
+    oids = list(names)
+    for start in range(0, len(oids), max(1, chunk)):
+        for oid, value in conn.execute(_SEQUENCE_VALUES, (oids[start : start + max(1, chunk)],)).fetchall():
+            values[names[oid]] = value
+        conn.rollback()
+    return values
+
+
+def lock_budget(conn: psycopg.Connection) -> int:
+    """Locks one write-probe transaction may hold: max_locks_per_transaction / LOCK_SHARE."""
+    max_locks = int(conn.execute("SELECT pg_catalog.current_setting('max_locks_per_transaction')").fetchone()[0])
+    return max(1, max_locks // LOCK_SHARE)
+# Where a write probe takes locks, for sizing batches: foreign keys (both ways), partition trees,
+# and per relation its indexes, its TOAST table and index, and the sequences its defaults and
+# identity columns draw from.
+_FK_EDGES = "SELECT conrelid, confrelid FROM pg_catalog.pg_constraint WHERE contype = 'f'"
+_INHERITS = "SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits"
+_LOCK_WEIGHTS = """
+WITH rel AS (SELECT pg_catalog.unnest(%s::pg_catalog.oid[]) AS oid),
+uses AS (
+  SELECT d.refobjid AS rel, d.objid AS seq FROM pg_catalog.pg_depend d
+  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    AND d.deptype IN ('a', 'i') AND d.refobjid IN (SELECT oid FROM rel)
+  UNION
+  SELECT ad.adrelid, d.refobjid FROM pg_catalog.pg_attrdef ad
+  JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid
+   AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  WHERE ad.adrelid IN (SELECT oid FROM rel)
+)
+SELECT c.oid,
+       1 + (SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid)::int
+         + CASE WHEN c.reltoastrelid <> 0 THEN 2 ELSE 0 END
+         + (SELECT pg_catalog.count(*) FROM uses u JOIN pg_catalog.pg_class s ON s.oid = u.seq AND s.relkind = 'S'
+            WHERE u.rel = c.oid)::int
+FROM rel JOIN pg_catalog.pg_class c ON c.oid = rel.oid
+"""
+# Subtransactions that wrote keep their transaction-id lock until the transaction ends once they
+# are released: about two per synthetic row (the row's savepoint and its attempt's).
+XID_LOCKS_PER_TABLE = 4
+# A batch's locks stay under this share of max_locks_per_transaction (the shared lock table holds
+# max_locks_per_transaction * (max_connections + ...) entries for every session together).
+LOCK_SHARE = 4
+OPERATIONS = ("read", "insert", "update", "delete", "move", "unset-read")
+
+def _server_state(exc: BaseException) -> str | None:
+    """The SQLSTATE of an error the server raised because it could not do the work now (lock
+    table full, lock or statement timeout, lost connection), not because of the schema or row."""
+    from .synth import is_server_side
+
+    state = getattr(exc, "sqlstate", None) or ""
+    if not state and isinstance(exc, psycopg.OperationalError):
+        return "08006"  # connection_failure: the connection was lost
+    return state if is_server_side(state) else None
+
+
+class _Trouble:
+    """Server-side errors met while probing each table, wherever they surfaced (the actions handed
+    to attempt() are watched on the way out), so that every result they left not proven carries
+    its server_cause, whatever reason it shows (e.g. "own rows hidden" after a failed check)."""
+
+    def __init__(self) -> None:
+        self.table: int | None = None
+        self.seen: dict[int, str] = {}  # table oid -> first server-side SQLSTATE
+
+    def note(self, exc: BaseException, oid: int | None = None) -> str | None:
+        state = _server_state(exc)
+        key = oid if oid is not None else self.table
+        if state is not None and key is not None:
+            self.seen.setdefault(key, state)
+        return state
+
+    def watch(self, action: Callable[[psycopg.Connection], Any]) -> Callable[[psycopg.Connection], Any]:
+        def watched(c: psycopg.Connection) -> Any:
+            try:
+                return action(c)
+            except psycopg.Error as exc:
+                self.note(exc)
+                raise
+
+        return watched
+
+    def stamp(self, results: list[ProbeResult], by_oid: dict[int, TenantTable]) -> None:
+        for oid, state in self.seen.items():
+            if oid not in by_oid:
+                continue
+            key = (by_oid[oid].schema, by_oid[oid].table)
+            for result in results:
+                if (result.schema, result.table) == key and result.outcome == NOT_PROVEN and not result.server_cause:
+                    result.server_cause = state
+
+
+_trouble = _Trouble()  # replaced per run_write_probes
 
 
 @dataclass
@@ -603,6 +712,67 @@ class SyntheticPair:
     oid: int
     column_type: str  # the tenant column's type, as format_type prints it
     rows: dict[str, Any] = field(default_factory=dict)  # "A"/"B" -> synth.RowRef
+
+
+@dataclass
+class WriteProbeRun:
+    findings: list[Finding]
+    results: list[ProbeResult]
+    sequences_advanced: list[str] = field(default_factory=list)
+    batches: int = 0  # transactions run, each rolled back
+    incomplete: list[str] = field(default_factory=list)  # one line per server-side cause
+
+
+READ_ONLY_FIX = "use --probe read, or point at the primary"
+
+
+def refuse_read_only(conn: psycopg.Connection) -> None:
+    """--probe write needs a server that takes writes (they are always rolled back): a hot
+    standby, a server or database whose transactions are read-only by default, or a session
+    forced read-only is refused with one line."""
+    from .errors import ConnectError
+
+    try:
+        recovery, default_ro, now_ro = conn.execute(
+            "SELECT pg_catalog.pg_is_in_recovery(),"
+            " (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'default_transaction_read_only'),"
+            " pg_catalog.current_setting('transaction_read_only')"
+        ).fetchone()
+    except psycopg.errors.ReadOnlySqlTransaction:
+        recovery, default_ro, now_ro = None, None, "on"
+    finally:
+        conn.rollback()
+    if recovery:
+        raise ConnectError("--probe write needs a writable server: this one is a hot standby (in recovery)", fix=READ_ONLY_FIX)
+    if default_ro == "on":
+        raise ConnectError(
+            "--probe write needs a writable server: default_transaction_read_only is on for this server, "
+            "database or role, and the probes will not override it",
+            fix=READ_ONLY_FIX,
+        )
+    if now_ro == "on":
+        raise ConnectError("--probe write needs a writable server: its transactions are read-only", fix=READ_ONLY_FIX)
+
+
+class _Session:
+    """The write probes' connection; renewed when a batch needs a session in which the tenant
+    setting was never set (see observe_absent)."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection]):
+        self._connect = connect
+        self.conn = connect()
+
+    def renew(self) -> psycopg.Connection:
+        self.close()
+        self.conn = self._connect()
+        return self.conn
+
+    def close(self) -> None:
+        try:
+            if not self.conn.closed and not self.conn.broken:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
 
 
 def run_write_probes(
@@ -616,27 +786,31 @@ def run_write_probes(
     lock_timeout: str,
     probe_triggers: bool,
     probe_side_effects: bool = False,
-) -> tuple[list[Finding], list[ProbeResult], list[str]]:
+) -> WriteProbeRun:
     """Synthetic rows for two synthetic tenants, then every cross-tenant operation as the app role.
 
-    Everything happens in one transaction that is always rolled back; only sequences advanced by
-    nextval stay advanced (returned, for the report).
+    Tables are probed in batches, each in a transaction of its own that always ends in ROLLBACK,
+    sized so that the locks one batch holds stay under a quarter of max_locks_per_transaction.
+    Synthetic rows are inserted as each table's owner, the experiments run as the app role. Only
+    sequences advanced by nextval stay advanced (returned, for the report). Results that could
+    not be proven for a server-side reason (lock table full, lock or statement timeout, lost
+    connection) are summed up in ``incomplete``.
     """
     from .db import connect_session
 
-    conn = connect_session(dsn, read_only=False, statement_timeout=statement_timeout, lock_timeout=lock_timeout)
+    session = _Session(
+        lambda: connect_session(dsn, read_only=False, statement_timeout=statement_timeout, lock_timeout=lock_timeout)
+    )
     try:
-        return _write_probes(conn, scope, tables, app_role=app_role, timeout=timeout, probe_triggers=probe_triggers,
+        refuse_read_only(session.conn)
+        return _write_probes(session, scope, tables, app_role=app_role, timeout=timeout, probe_triggers=probe_triggers,
                              probe_side_effects=probe_side_effects)
     finally:
-        try:
-            conn.rollback()
-        finally:
-            conn.close()
+        session.close()
 
 
 def _write_probes(
-    conn: psycopg.Connection,
+    session: _Session | psycopg.Connection,
     scope: Scope,
     tables: list[TenantTable],
     *,
@@ -644,93 +818,250 @@ def _write_probes(
     timeout: str,
     probe_triggers: bool,
     probe_side_effects: bool = False,
-) -> tuple[list[Finding], list[ProbeResult], list[str]]:
-    from .synth import Synthesizer, Unsatisfiable
+) -> WriteProbeRun:
+    global _trouble
+    from .synth import Synthesizer
 
+    if isinstance(session, psycopg.Connection):
+        conn = session
+        session = _Session(lambda: conn)
+    conn = session.conn
     ctx = ProbeContext(conn, scope, app_role, timeout)
-    operations = ("read", "insert", "update", "delete", "move", "unset-read")
-
-    def not_proven_all(table: TenantTable, reason: str, outcome: str = NOT_PROVEN) -> None:
-        for operation in operations:
-            ctx.record(table, operation, outcome, reason)
+    run = WriteProbeRun(ctx.findings, ctx.results)
+    trouble = _trouble = _Trouble()
 
     if not can_become(conn, app_role):
         for table in tables:
-            not_proven_all(table, f"the auditing role cannot SET ROLE {app_role}; GRANT {app_role} TO it")
-        return ctx.findings, ctx.results, []
+            _not_proven_all(ctx, table, f"the auditing role cannot SET ROLE {app_role}; GRANT {app_role} TO it")
+        return run
     oids = [row[1] for row in conn.execute(_TABLE_OIDS, ([t.schema for t in tables], [t.table for t in tables]))]
     by_oid = dict(zip(oids, tables))
     triggered = {row[0] for row in conn.execute(_TRIGGERED, (oids,))}
     # What the probes make the server execute, read first (side_effects.py); synthetic tenants go
     # into the tenants table too: where that is unsafe, no table is probed.
     tenants_oid = scope.params["tenant_table"]
-    unsafe = {} if probe_side_effects else side_effect_skips(conn, tables, operations, inserted=(tenants_oid,))
+    unsafe = {} if probe_side_effects else side_effect_skips(
+        conn, tables, ("read", "insert", "update", "delete", "move", "unset-read"), inserted=(tenants_oid,)
+    )
     tenants_unsafe = unsafe.pop(tenants_oid, None)
     probed: list[int] = []
     for oid, table in by_oid.items():
         if tenants_unsafe or table in unsafe:
-            not_proven_all(
-                table, unsafe.get(table) or f"synthetic tenants are inserted into the tenants table, where {tenants_unsafe}",
-                SKIPPED,
-            )
+            reason = unsafe.get(table) or f"synthetic tenants are inserted into the tenants table, where {tenants_unsafe}"
+            _not_proven_all(ctx, table, reason, SKIPPED)
         elif oid in triggered and not probe_triggers:
-            not_proven_all(table, "has triggers, which can act outside the transaction: pass --probe-triggers", SKIPPED)
+            _not_proven_all(ctx, table, "has triggers, which can act outside the transaction: pass --probe-triggers", SKIPPED)
         else:
             probed.append(oid)
-    sequences_before = dict(conn.execute(_SEQUENCES).fetchall())
     absent_at_start = setting_is_absent(conn, ctx.setting)
-
+    column_types = dict(conn.execute(_COLUMN_TYPES, (probed, scope.params["tenant_column"])).fetchall())
+    # The catalog is read once (it locks system catalogs only); synthetic rows go in as each table's owner.
     synth = Synthesizer(
-        conn, probed, tenant_column=scope.params["tenant_column"], tenant_table_oid=scope.params["tenant_table"]
+        conn, probed, tenant_column=scope.params["tenant_column"], tenant_table_oid=scope.params["tenant_table"],
+        as_owner=True,
     )
+    batches = plan_batches(conn, synth.order(), scope.params["tenant_table"])
+    conn.rollback()
+    sequences_before = sequence_values(conn, lock_budget(conn))
+
+    for position, batch in enumerate(batches):
+        if conn.broken or conn.closed or (absent_at_start and not setting_is_absent(conn, ctx.setting)):
+            # A set_config, even rolled back, leaves the setting defined for the session: the
+            # "setting absent" experiment needs a session where it never was.
+            try:
+                conn = ctx.conn = synth.conn = session.renew()
+            except Exception as exc:  # noqa: BLE001 - the server went away: the rest is not proven
+                reason = Reason(f"could not reconnect: {getattr(exc, 'message', None) or type(exc).__name__}", "08006")
+                for rest in batches[position:]:
+                    for oid in rest:
+                        _not_proven_all(ctx, by_oid[oid], reason)
+                break
+            conn.rollback()
+        run.batches += 1
+        try:
+            _write_batch(ctx, synth, batch, by_oid, column_types, absent_at_start)
+        except psycopg.errors.ReadOnlySqlTransaction:
+            from .errors import ConnectError
+
+            raise ConnectError("--probe write needs a writable server: its transactions became read-only", fix=READ_ONLY_FIX) from None
+        except psycopg.Error as exc:
+            state = _server_state(exc)
+            if state is None:
+                raise
+            for oid in batch:
+                _fill_missing(ctx, by_oid[oid], Reason(f"the server could not run the probe: {server_message(exc)}", state))
+        finally:
+            if not conn.broken and not conn.closed:
+                conn.rollback()
+
+    trouble.stamp(ctx.results, by_oid)
+    run.incomplete = incomplete_probe_lines(ctx.results)
+    if not conn.broken and not conn.closed:
+        sequences_after = sequence_values(conn, lock_budget(conn))
+        run.sequences_advanced = sorted(name for name, value in sequences_after.items() if sequences_before.get(name) != value)
+    return run
+
+
+def _not_proven_all(ctx: ProbeContext, table: TenantTable, reason: str, outcome: str = NOT_PROVEN) -> None:
+    for operation in OPERATIONS:
+        ctx.record(table, operation, outcome, reason)
+
+
+def _fill_missing(ctx: ProbeContext, table: TenantTable, reason: str) -> None:
+    """Not proven, for every operation of ``table`` that has no result yet."""
+    done = {r.operation for r in ctx.results if (r.schema, r.table) == (table.schema, table.table)}
+    for operation in OPERATIONS:
+        if operation not in done:
+            ctx.record(table, operation, NOT_PROVEN, reason)
+
+
+def plan_batches(conn: psycopg.Connection, ordered: list[int], tenant_table: int) -> list[list[int]]:
+    """The tables (in FK order) cut into batches whose estimated locks stay under
+    max_locks_per_transaction / LOCK_SHARE. A table's estimate is every relation a probe of it
+    can lock (itself, its partitions, the tables its foreign keys reference, up the chain, as
+    their rows are synthesized in the same batch, and the tables whose foreign keys reference it),
+    each with its indexes, TOAST and sequences, plus the transaction-id locks of its synthetic
+    rows. A table over the budget on its own gets a batch of its own."""
+    if not ordered:
+        return []
+    budget = lock_budget(conn)
+    fk_up: dict[int, list[int]] = {}
+    fk_down: dict[int, list[int]] = {}
+    for child, parent in conn.execute(_FK_EDGES):
+        fk_up.setdefault(child, []).append(parent)
+        fk_down.setdefault(parent, []).append(child)
+    below: dict[int, list[int]] = {}
+    for parent, child in conn.execute(_INHERITS):
+        below.setdefault(parent, []).append(child)
+
+    def tree(oid: int) -> set[int]:
+        seen: set[int] = set()
+        stack = [oid]
+        while stack:
+            r = stack.pop()
+            if r not in seen:
+                seen.add(r)
+                stack.extend(below.get(r, ()))
+        return seen
+
+    def rows_in(oid: int) -> set[int]:
+        """The table and every table its synthetic rows need rows in (FK parents, transitively)."""
+        seen: set[int] = set()
+        stack = [oid, tenant_table]
+        while stack:
+            r = stack.pop()
+            if r not in seen:
+                seen.add(r)
+                for member in tree(r):
+                    stack.extend(fk_up.get(member, ()))
+        return seen
+
+    sets: dict[int, tuple[set[int], set[int]]] = {}
+    for oid in ordered:
+        rows = rows_in(oid)
+        relations: set[int] = set()
+        for r in rows:
+            relations |= tree(r)
+        for member in tree(oid):
+            for child in fk_down.get(member, ()):
+                relations |= tree(child)
+        sets[oid] = (rows, relations)
+    every = sorted(set().union(*(relations for _, relations in sets.values())))
+    weight = dict(conn.execute(_LOCK_WEIGHTS, (every,)).fetchall())
+
+    def cost(rows: set[int], relations: set[int]) -> int:
+        return sum(weight.get(r, 1) for r in relations) + XID_LOCKS_PER_TABLE * len(rows)
+
+    batches: list[list[int]] = []
+    rows: set[int] = set()
+    relations: set[int] = set()
+    for oid in ordered:
+        more_rows, more_relations = rows | sets[oid][0], relations | sets[oid][1]
+        if batches and batches[-1] and cost(more_rows, more_relations) > budget:
+            batches.append([])
+            more_rows, more_relations = set(sets[oid][0]), set(sets[oid][1])
+        if not batches:
+            batches.append([])
+        batches[-1].append(oid)
+        rows, relations = more_rows, more_relations
+    return batches
+
+
+def _write_batch(
+    ctx: ProbeContext,
+    synth,
+    batch: list[int],
+    by_oid: dict[int, TenantTable],
+    column_types: dict[int, str],
+    observe_unset: bool,
+) -> None:
+    """One batch, inside the caller's transaction (which the caller rolls back): two synthetic
+    tenants, a row for each in every table of the batch (parents first), then the experiments."""
+    from .synth import Unsatisfiable, is_server_side
+
+    conn, trouble = ctx.conn, _trouble
+    # Opens the batch's transaction, which must take writes (they are all rolled back).
+    if conn.execute("SELECT pg_catalog.current_setting('transaction_read_only')").fetchone()[0] == "on":
+        from .errors import ConnectError
+
+        raise ConnectError("--probe write needs a writable server: its transactions are read-only", fix=READ_ONLY_FIX)
     try:
         tenants = {"A": synth.new_tenant(), "B": synth.new_tenant()}
     except Unsatisfiable as exc:
-        for oid in probed:
-            not_proven_all(by_oid[oid], f"no synthetic tenant could be created: {exc.reason}")
-        return ctx.findings, ctx.results, []
-    column_types = dict(conn.execute(_COLUMN_TYPES, (probed, scope.params["tenant_column"])).fetchall())
-    pairs = {oid: SyntheticPair(by_oid[oid], oid, column_types[oid]) for oid in synth.order()}
+        for oid in batch:
+            _not_proven_all(ctx, by_oid[oid], f"no synthetic tenant could be created: {exc.reason}")
+        return
+    pairs = {oid: SyntheticPair(by_oid[oid], oid, column_types[oid]) for oid in batch}
     failures: dict[int, str] = {}
 
     def insert_pairs(with_setting: bool) -> None:
         for oid, pair in pairs.items():
             for label, tenant in tenants.items():
-                if label in pair.rows:
+                if label in pair.rows or oid in trouble.seen:
                     continue
                 parents = {p_oid: p.rows[label] for p_oid, p in pairs.items() if label in p.rows}
                 try:
                     with conn.transaction():
                         if with_setting:
                             conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, ctx.encode(str(tenant))))
-                        pair.rows[label] = synth.insert_row(oid, tenant, parents=parents)
+                        pair.rows[label] = synth.insert_row(oid, tenant, parents=parents, fallback=with_setting)
                     failures.pop(oid, None)
                 except Unsatisfiable as exc:
                     failures[oid] = exc.reason
+                except psycopg.Error as exc:
+                    if conn.broken or not is_server_side(exc.sqlstate or ""):
+                        raise
+                    failures[oid] = Reason(f"the server could not insert it: {server_message(exc)}", trouble.note(exc, oid))
 
-    # Insert without touching the setting where the auditing role may (it bypasses RLS): then the
+    # Insert without touching the setting where the owner may (RLS not forced on it): then the
     # "setting absent" experiment is still possible, which any set_config would spoil for good.
     insert_pairs(with_setting=False)
     absent: dict[int, tuple[str, str, Any]] = {}
-    if absent_at_start:
+    if observe_unset:
         for oid, pair in pairs.items():
             if len(pair.rows) == 2:
+                trouble.table = oid
                 absent[oid] = observe_absent(ctx, _row_visible(pair, "A", "B"))
     if any(len(p.rows) < 2 for p in pairs.values()):
         insert_pairs(with_setting=True)
 
     for oid, pair in pairs.items():
         table = pair.table
+        trouble.table = oid
         if len(pair.rows) < 2:
-            not_proven_all(table, f"no synthetic rows: {failures.get(oid, 'unknown reason')}")
+            failure = failures.get(oid, "unknown reason")
+            _not_proven_all(ctx, table, Reason(f"no synthetic rows: {failure}", getattr(failure, "server_cause", None)))
             continue
         parents_b = {p_oid: p.rows["B"] for p_oid, p in pairs.items() if "B" in p.rows}
-        _probe_pair(ctx, synth, pair, tenants, parents_b)
-        unset_outcome(ctx, table, _row_visible(pair, "A", "B"), absent.get(oid))
-
-    sequences_after = dict(conn.execute(_SEQUENCES).fetchall())
-    advanced = sorted(name for name, value in sequences_after.items() if sequences_before.get(name) != value)
-    return ctx.findings, ctx.results, advanced
+        try:
+            _probe_pair(ctx, synth, pair, tenants, parents_b)
+            unset_outcome(ctx, table, _row_visible(pair, "A", "B"), absent.get(oid))
+        except psycopg.Error as exc:
+            state = trouble.note(exc, oid)
+            if conn.broken or state is None:
+                raise
+            _fill_missing(ctx, table, Reason(f"the server could not run the probe: {server_message(exc)}", state))
+    trouble.table = None
 
 
 def _locate(ref) -> tuple[sql.Composable, tuple]:
@@ -742,7 +1073,7 @@ def _row_visible(pair: SyntheticPair, *labels: str) -> Callable[[psycopg.Connect
     where = sql.SQL(" OR ").join(sql.SQL("(") + _locate(pair.rows[label])[0] + sql.SQL(")") for label in labels)
     params = tuple(value for label in labels for value in _locate(pair.rows[label])[1])
     query = sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE {})").format(ident, where)
-    return lambda c: c.execute(query, params).fetchone()[0]
+    return _trouble.watch(lambda c: c.execute(query, params).fetchone()[0])
 
 
 # Update, delete and move act on one synthetic row through WHERE CURRENT OF a cursor that the
@@ -765,6 +1096,7 @@ def _on_row(
     declare = sql.SQL("DECLARE {} NO SCROLL CURSOR FOR SELECT FROM {} WHERE ").format(_CURSOR, ident) + where
     positioned = statement + sql.SQL(" WHERE CURRENT OF {}").format(_CURSOR)
 
+    @_trouble.watch
     def run(c: psycopg.Connection) -> int:
         try:
             return c.execute(positioned, params).rowcount
@@ -782,7 +1114,7 @@ def _on_row(
     except psycopg.OperationalError:
         raise
     except psycopg.Error as exc:
-        return "unproven", f"could not aim the probe at the synthetic row: {server_message(exc)}"
+        return "unproven", Reason(f"could not aim the probe at the synthetic row: {server_message(exc)}", _trouble.note(exc))
 
 
 def _probe_pair(
@@ -855,5 +1187,5 @@ def _probe_pair(
         ctx.record(table, "insert", NOT_PROVEN, exc.reason)
         return
     insert, params = synth.insert_statement(pair.oid, values)
-    status, value = attempt(ctx, tenant_a, lambda c: c.execute(insert, params).rowcount)
+    status, value = attempt(ctx, tenant_a, _trouble.watch(lambda c: c.execute(insert, params).rowcount))
     outcome("insert", status, value, status == "ok" and value > 0, "a row could be inserted for another tenant")
