@@ -111,19 +111,32 @@ def start_cli(*args: str, tmpdir: Path | None = None, **popen) -> subprocess.Pop
     )
 
 
+def sleeping_sandbox(tmpdir: Path) -> Path | None:
+    """The embedded sandbox's folder if the slow statement runs in it now (asked of the server
+    itself: during initdb a single-user postgres writes postmaster.pid too)."""
+    for socket_file in glob.glob(f"{tmpdir}/tenantaudit-sandbox-*/.s.PGSQL.*"):
+        folder = Path(socket_file).parent
+        try:
+            with psycopg.connect(host=str(folder), port=socket_file.rsplit(".", 1)[1], user="postgres",
+                                 dbname="postgres", connect_timeout=2) as conn:
+                sleeping = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s"
+                                        " AND pid <> pg_backend_pid()", ("%pg_sleep(60)%",)).fetchone()[0]
+        except psycopg.Error:
+            continue  # not accepting connections yet
+        if sleeping:
+            return folder
+    return None
+
+
 def wait_for_sandbox(proc: subprocess.Popen, tmpdir: Path) -> Path:
-    """The embedded sandbox's folder, once its server runs and the slow statement is under way."""
     deadline = time.time() + 90
-    while time.time() < deadline:
-        pidfiles = glob.glob(f"{tmpdir}/tenantaudit-sandbox-*/data/postmaster.pid")
-        if pidfiles and processes_naming(tmpdir) and proc.poll() is None:
-            time.sleep(1.5)  # into the 60-second statement
-            return Path(pidfiles[0]).parent.parent
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
+    while time.time() < deadline and proc.poll() is None:
+        folder = sleeping_sandbox(tmpdir)
+        if folder is not None:
+            return folder
+        time.sleep(0.2)
     proc.kill()
-    raise AssertionError(f"the rehearsal never started its sandbox: {proc.communicate()}")
+    raise AssertionError(f"the rehearsal never reached its slow statement: {proc.communicate()}")
 
 
 # -- signals ----------------------------------------------------------------------------------
@@ -169,8 +182,7 @@ def test_sighup_from_a_terminal_that_went_away_removes_the_sandbox(tmp_path, pri
                     os.read(master, 65536)
                 except OSError:
                     break
-            if glob.glob(f"{private_tmp}/tenantaudit-sandbox-*/data/postmaster.pid") and processes_naming(private_tmp):
-                time.sleep(1.5)
+            if sleeping_sandbox(private_tmp) is not None:
                 break
             assert proc.poll() is None, "the rehearsal ended before its sandbox was up"
     finally:

@@ -132,7 +132,16 @@ class Rehearsal:
             self.progress(phase)
             started = time.perf_counter()
             try:
-                step()
+                try:
+                    step()
+                except psycopg.OperationalError as exc:
+                    # the sandbox server went away (killed, out of memory, disk full) in a phase
+                    # that had no handler of its own: one line, not an internal error
+                    state = getattr(exc, "sqlstate", None) or ""
+                    if state and not state.startswith("08") and state not in ("57P01", "57P02", "57P03"):
+                        raise  # a timeout or a lock not granted is not the server going away
+                    raise SandboxError(f"the sandbox connection failed during {name}: {first_line(exc)}",
+                                       fix="see the server log; rerun the rehearsal") from None
             except PhaseFailed:
                 phase.status = FAILED
             else:
