@@ -971,8 +971,9 @@ def cleanup_leftovers(spec: str) -> tuple[list[str], bool]:
         return reap_dead_sandboxes(quiet=True), True
     if spec == "docker":
         return ["docker sandboxes go with their container: nothing to clean up here"], True
-    server = open_sandbox(spec)
-    return server.cleanup()
+    local = reap_dead_sandboxes(quiet=True)  # this machine's temp folders of dead runs too
+    lines, ok = open_sandbox(spec).cleanup()
+    return local + lines, ok
 
 
 class DockerPostgres(ExistingServer):
