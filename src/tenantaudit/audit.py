@@ -71,7 +71,7 @@ def audit(dsn: str, config: AuditConfig) -> Report:
                 scope,
                 tables,
                 app_role=config.app_role,
-                timeout=config.data_timeout,
+                timeout=config.query_timeout,
                 statement_timeout=config.statement_timeout,
                 lock_timeout=config.lock_timeout,
                 probe_triggers=config.probe_triggers,
@@ -153,7 +153,7 @@ def _read_only_audit(
         no_select: list[dict[str, str]] = []
         if config.data_checks:
             data_findings, report.data_results = run_data_checks(
-                conn, scope, fenced, timeout=config.data_timeout, unaudited=no_select
+                conn, scope, fenced, timeout=config.query_timeout, unaudited=no_select
             )
             findings += data_findings
         _record_unaudited(report, scope, unreadable, no_select)
@@ -161,7 +161,7 @@ def _read_only_audit(
             from .probes import run_read_probes, skipped_write_operations
 
             probe_findings, report.probes = run_read_probes(
-                conn, scope, fenced, app_role=config.app_role, timeout=config.data_timeout,
+                conn, scope, fenced, app_role=config.app_role, timeout=config.query_timeout,
                 probe_side_effects=config.probe_side_effects,
             )
             report.probes += skipped_write_operations(fenced)

@@ -242,6 +242,9 @@ def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
         "schemas": schemas,
         "global_tables": [oid for oid in global_oids],
     }
+    from .tenant_column import require_tenant_column  # a wrong --tenant-column: one line, exit 2
+
+    require_tenant_column(conn, params, config)
     return Scope(
         params=params, server_version=version, tenant_key=tenant_key, tenant_table=(tenant_schema, tenant_name),
         auditor=auditor,

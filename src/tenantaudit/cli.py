@@ -80,14 +80,47 @@ ConfigPath = typer.Option(None, "--config", help="Config file [default: ./tenant
 
 
 def _check_outputs(outputs: dict) -> None:
-    """Fail before a long audit, not after it, when a report cannot be written."""
+    """Fail before a long audit, not after it, when a report cannot be written.
+
+    Proves it the only reliable way: creates what the write will create (missing folders, the
+    file itself) and removes it again; an existing file is opened for appending, so it is not
+    truncated until the audit has succeeded. os.access is not enough (root, /proc, read-only
+    mounts, a name too long for the file system).
+    """
+    seen: dict[Path, str] = {}
+    to_stdout = [fmt for fmt, target in outputs.items() if target == "-"]
+    if len(to_stdout) > 1:
+        raise _config_error(f"only one report can go to stdout, not {' and '.join(to_stdout)}", "give the others a file path")
     for fmt, target in outputs.items():
-        if target and target != "-":
-            parent = Path(target).resolve().parent
-            while not parent.exists():
-                parent = parent.parent
-            if not os.access(parent, os.W_OK) or Path(target).is_dir():
-                raise _config_error(f"--{fmt} {target}: cannot be written", "choose a writable file path")
+        if not target or target == "-":
+            continue
+        path = Path(target)
+        resolved = path.resolve()
+        if resolved in seen:
+            raise _config_error(f"--{seen[resolved]} and --{fmt} both write {target}", "give each report its own path")
+        seen[resolved] = fmt
+        if path.is_dir():
+            raise _config_error(f"--{fmt} {target}: is a folder", "give a file path")
+        created: list[Path] = []
+        try:
+            missing = [p for p in [resolved.parent, *resolved.parent.parents] if not p.exists()]
+            for folder in reversed(missing):
+                folder.mkdir()
+                created.append(folder)
+            if resolved.exists():
+                os.close(os.open(resolved, os.O_WRONLY | os.O_APPEND))
+            else:
+                os.close(os.open(resolved, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                created.append(resolved)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise _config_error(f"--{fmt} {target}: cannot be written ({reason})", "choose a writable file path") from None
+        finally:
+            for made in reversed(created):
+                try:
+                    made.unlink() if made == resolved else made.rmdir()
+                except OSError:
+                    pass
 
 
 def _emit(report, outputs: dict, fail_on) -> int:

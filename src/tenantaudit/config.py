@@ -40,6 +40,15 @@ class AuditConfig:
     probe_side_effects: bool = False
     source: str = "defaults"  # where file options came from, for error messages
 
+    @property
+    def query_timeout(self) -> str:
+        """The bound for each data check and probe query: --data-timeout, but never above
+        --statement-timeout (the upper bound for any one query)."""
+        from .db import duration_ms
+
+        data, statement = self.data_timeout, self.statement_timeout
+        return statement if duration_ms(statement) < duration_ms(data) else data
+
     def as_settings(self) -> dict[str, Any]:
         """What the report shows of the configuration (no secrets live here)."""
         return {
@@ -84,6 +93,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition; tomllib does not wrap this
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+            fix="save the file as UTF-8",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})", fix="fix the file's syntax") from None
     except OSError as exc:

@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from .catalog import Scope
-from .db import duration_ms, first_line
+from .db import duration_ms, server_message
 from .findings import NOT_PROVEN, PROVEN_BY_CONSTRAINT, DataResult, Finding, Severity
 
 # Enough to say "at least this many"; reading on would only cost time.
@@ -49,9 +49,16 @@ def tenant_tables(tables: list[tuple[str, str, str]], findings: list[Finding]) -
 
 
 def bounded(conn: psycopg.Connection, timeout: str, query: sql.Composable, params=None):
-    """Run one query under ``timeout`` in a savepoint that is always rolled back."""
+    """Run one query in a savepoint that is always rolled back, under ``timeout`` or the
+    session's own statement_timeout (--statement-timeout), whichever is shorter: a per-table
+    bound never lifts the bound for any one query."""
     with conn.transaction(force_rollback=True):
-        conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(timeout)),))
+        conn.execute(
+            "SELECT pg_catalog.set_config('statement_timeout', (CASE WHEN s.setting::int8 = 0 THEN %(ms)s"
+            " ELSE LEAST(s.setting::int8, %(ms)s) END)::text, true)"
+            " FROM pg_catalog.pg_settings s WHERE s.name = 'statement_timeout'",
+            {"ms": duration_ms(timeout)},
+        )
         return conn.execute(query, params).fetchone()
 
 
@@ -117,7 +124,7 @@ def run_data_checks(
             )
             return
         except psycopg.Error as exc:
-            results.append(DataResult(table.schema, table.table, check, NOT_PROVEN, first_line(exc)))
+            results.append(DataResult(table.schema, table.table, check, NOT_PROVEN, server_message(exc)))
             return
         if count == 0:
             results.append(DataResult(table.schema, table.table, check, "pass", "no such rows"))
