@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from conftest import run_cli
+from conftest import quote, run_cli
 
 from tenantaudit import db as tenantaudit_db
 
@@ -107,3 +107,39 @@ def test_condition_names_come_from_psycopg_for_every_sqlstate_it_knows():
     assert len(known) > 200
     unnamed = sorted(code for code in known if condition_name(code) is None)
     assert unnamed == [], unnamed
+
+
+def test_messages_in_another_language_keep_their_meaning_and_lose_their_values(leaky):
+    """lc_messages = German: no English shape matches, so known server errors are rebuilt in
+    English from SQLSTATE, source function and the server's name fields; others show only the
+    condition. Skipped where the server cannot have a German locale."""
+    with psycopg.connect(leaky.dsn, autocommit=True) as conn:
+        try:
+            conn.execute("SET lc_messages = 'de_DE.UTF-8'")
+        except psycopg.Error as exc:
+            pytest.skip(f"the server cannot use a German locale: {exc.diag.message_primary}")
+
+        def raised(statement: str) -> psycopg.Error:
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute(statement)
+            return caught.value
+
+        division = raised("SELECT 1/0")
+        if division.diag.message_primary == "division by zero":
+            pytest.skip("the server binaries have no German translations (NLS)")
+        print("German:", division.diag.message_primary)
+        assert tenantaudit_db.server_message(division) == "division_by_zero (SQLSTATE 22012): division by zero"
+        duplicate = leaky.sql("SELECT id::text FROM public.notes LIMIT 1")[0][0]
+        unique = raised(f"INSERT INTO public.notes (id, tenant_id, body) VALUES ('{duplicate}', '{TENANT_A}', 'x')")
+        assert tenantaudit_db.server_message(unique) == (
+            'unique_violation (SQLSTATE 23505): duplicate key value violates unique constraint "notes_pkey"'
+        )
+        out_of_range = raised(f"SELECT '{BIG_NUMBER}'::int")
+        assert tenantaudit_db.server_message(out_of_range) == "numeric_value_out_of_range (SQLSTATE 22003)"
+        assert tenantaudit_db.server_message(raised(f"SELECT public.row_ok('{SECRET}')")) == "raise_exception (SQLSTATE P0001)"
+        conn.execute(f"SET ROLE {quote(leaky.app_role)}")
+        conn.execute(f"SELECT pg_catalog.set_config('app.tenant_id', '{TENANT_A}', false)")
+        refused = raised(f"INSERT INTO public.notes (tenant_id, body) VALUES ('{TENANT_B}', 'x')")
+        assert tenantaudit_db.server_message(refused) == (
+            "insufficient_privilege (SQLSTATE 42501): new row violates row-level security policy"
+        )

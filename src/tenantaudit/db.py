@@ -289,6 +289,29 @@ _SHARED_CONDITION_NAMES = {
 }
 
 
+# The same messages in any language (lc_messages): rebuilt in English from the SQLSTATE, the
+# server function that raised it (diag.source_function) and the structured name fields the server
+# sets for it (table_name, column_name, constraint_name: catalogue names, never values). Used when
+# no English shape matched, i.e. the server speaks another language.
+_CANONICAL: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("42501", "ExecWithCheckOptions"): ("new row violates row-level security policy", ()),
+    ("42501", "aclcheck_error"): ("permission denied", ()),
+    ("23502", "ExecConstraints"): ('null value in column "{column}" of relation "{table}" violates not-null constraint',
+                                   ("column", "table")),
+    ("23514", "ExecConstraints"): ('new row for relation "{table}" violates check constraint "{constraint}"',
+                                   ("table", "constraint")),
+    ("23505", "_bt_check_unique"): ('duplicate key value violates unique constraint "{constraint}"', ("constraint",)),
+    ("23503", "ri_ReportViolation"): ('foreign key constraint "{constraint}" on table "{table}" violated',
+                                      ("constraint", "table")),
+    ("57014", "ProcessInterrupts"): ("canceling statement (statement timeout or cancel request)", ()),
+    ("55P03", "ProcessInterrupts"): ("canceling statement due to lock timeout", ()),
+    ("25006", "PreventCommandIfReadOnly"): ("cannot execute this command in a read-only transaction", ()),
+    ("22012", "int4div"): ("division by zero", ()),
+    ("22012", "int8div"): ("division by zero", ()),
+    ("22012", "numeric_div"): ("division by zero", ()),
+}
+
+
 def condition_name(sqlstate: str | None) -> str | None:
     """PostgreSQL's condition name for a SQLSTATE (errcodes.txt, as psycopg's error classes
     carry it): '22P02' -> 'invalid_text_representation'. None when psycopg does not know it."""
@@ -336,6 +359,12 @@ def _shown_text(exc: psycopg.Error, state: str) -> str | None:
             if start != end:
                 text = text[:start] + "…" + text[end:]
         return text
+    canonical = _CANONICAL.get((state, diag.source_function or ""))
+    if canonical is not None:
+        template, fields = canonical
+        names = {f: getattr(diag, f"{f}_name", None) for f in fields}
+        if all(names.values()):
+            return template.format(**names)
     return None
 
 
@@ -355,8 +384,11 @@ def server_message(exc: psycopg.Error) -> str:
     messages (any SQLSTATE; P0001 raise_exception), DETAIL and HINT (DETAIL holds row values:
     "Key (email)=(...) already exists", "Failing row contains ..."), CONTEXT, names parsed out of
     SQL text (``relation "x" does not exist`` can come from a dynamic query built from a value),
-    and every message in another language (lc_messages): their meaning is the SQLSTATE. Errors
-    without a SQLSTATE (raised by the client library) show only their class name.
+    and the text of messages in another language (lc_messages): for the few the tool meets
+    most (row-level security, not-null, check, unique and foreign-key violations, timeouts) an
+    English text is rebuilt from the raising server function and the server's structured name
+    fields (``_CANONICAL``); for the others the SQLSTATE says it. Errors without a SQLSTATE
+    (raised by the client library) show only their class name.
     """
     state = getattr(exc, "sqlstate", None)
     if not state:
