@@ -80,11 +80,10 @@ def test_locked_table_is_not_audited_and_the_rest_is(three_tables):
 
 def test_locked_table_cli_exits_4_and_every_format_says_so(three_tables, tmp_path):
     db = three_tables
-    (tmp_path / "tenantaudit.toml").write_text('lock-timeout = "300ms"\n')
     holder = Holder(db, "public.beta")
     try:
         result = run_cli(
-            "check", db.dsn, "--app-role", db.app_role, "--fail-on", "critical",
+            "check", db.dsn, "--app-role", db.app_role, "--fail-on", "critical", "--lock-timeout", "300ms",
             "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"),
             "--html", str(tmp_path / "r.html"), "--sarif", str(tmp_path / "r.sarif"),
             cwd=tmp_path,
@@ -215,6 +214,7 @@ def test_schema_without_usage_is_not_audited_and_the_rest_is(auditor_without_usa
 
 def test_schema_without_usage_cli_exits_4_with_the_grant(auditor_without_usage, tmp_path):
     db, auditor = auditor_without_usage
+    (tmp_path / "tenantaudit.toml").write_text('lock-timeout = "1s"\n')  # the file option works too
     db.sql("ALTER TABLE hidden.open ENABLE ROW LEVEL SECURITY; ALTER TABLE hidden.open FORCE ROW LEVEL SECURITY;"
            "ALTER TABLE hidden.open ALTER COLUMN tenant_id SET NOT NULL;"
            "CREATE POLICY p ON hidden.open USING (tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid);"
@@ -244,3 +244,58 @@ def test_missing_select_on_a_table_a_data_check_reads(db):
     assert f"GRANT SELECT ON public.loose TO {auditor}" in report.unaudited[0]["reason"]
     assert ("other", "tenant-null-rows", "pass") in {(d.table, d.check, d.outcome) for d in report.data_results}
     assert report.incomplete
+
+
+def test_locked_partition_spares_its_parent_catalogue_but_not_its_rows(db):
+    """ACCESS EXCLUSIVE on one partition (maintenance on it): the partition is not audited; its
+    parent is still judged by the catalogue, but its rows are not read (that would wait)."""
+    db.tenants()
+    fence = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
+    db.sql(
+        f"""CREATE TABLE public.events (id int, tenant_id uuid REFERENCES tenants (id), at date NOT NULL,
+                                         PRIMARY KEY (tenant_id, id, at)) PARTITION BY RANGE (at);
+            CREATE TABLE public.events_2025 PARTITION OF public.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+            CREATE TABLE public.events_2026 PARTITION OF public.events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+            ALTER TABLE public.events ENABLE ROW LEVEL SECURITY; ALTER TABLE public.events FORCE ROW LEVEL SECURITY;
+            CREATE POLICY p ON public.events USING ({fence}) WITH CHECK ({fence});
+            ALTER TABLE public.events_2026 ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY p ON public.events_2026 USING ({fence});
+            CREATE TABLE public.loose (id int PRIMARY KEY, tenant_id uuid);"""
+    )
+    holder = Holder(db, "public.events_2026", "vacuum-full")
+    try:
+        started = time.monotonic()
+        report = db.audit(lock_timeout="5s", probe="none")
+        seconds = time.monotonic() - started
+    finally:
+        holder.close()
+    print("unaudited:", report.unaudited, "incomplete:", report.incomplete, f"{seconds:.1f}s")
+    entries = {u["object"]: u["reason"] for u in report.unaudited}
+    assert set(entries) == {"events_2026", "events"}
+    assert "vacuum-full" in entries["events_2026"] and "events_2026" in entries["events"]
+    # the parent is in the coverage (catalogue-judged), the locked partition is not
+    assert {c.table for c in report.coverage} >= {"events", "events_2025", "loose"}
+    assert "events_2026" not in {c.table for c in report.coverage}
+    assert not [d for d in report.data_results if d.table == "events"]
+    assert "public.loose" in hits(report, "rls-disabled")
+    assert seconds < 5, "nothing waited for the lock (lock_timeout 5s)"
+
+
+def test_locked_tenants_table_orphans_not_proven_without_waiting(db):
+    db.tenants()
+    db.sql("CREATE TABLE public.a (id int PRIMARY KEY, tenant_id uuid NOT NULL);"
+           "CREATE TABLE public.b (id int PRIMARY KEY, tenant_id uuid NOT NULL)")
+    holder = Holder(db, "public.tenants", "tenant-migration")
+    try:
+        started = time.monotonic()
+        report = db.audit(lock_timeout="5s", probe="none")
+        seconds = time.monotonic() - started
+    finally:
+        holder.close()
+    print("unaudited:", report.unaudited, "data:", report.data_results, f"{seconds:.1f}s")
+    assert [u["object"] for u in report.unaudited] == ["tenants"]
+    orphans = {d.table: (d.outcome, d.detail) for d in report.data_results if d.check == "orphan-tenant-rows"}
+    assert set(orphans) == {"a", "b"}
+    assert all(o == "not proven" and "tenants table is locked" in why for o, why in orphans.values())
+    assert hits(report, "tenant-fk-missing") == ["public.a", "public.b"]
+    assert seconds < 5, "no data check waited for the lock (lock_timeout 5s)"

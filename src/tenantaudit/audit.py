@@ -13,7 +13,7 @@ from typing import Iterator
 import psycopg
 
 from . import catalog
-from .catalog import Check, Scope, audited_tables, load_checks, mark_unaudited, resolve_scope, run_checks, unreadable_tables
+from .catalog import Check, Scope, audited_tables, load_checks, locked_below, mark_unaudited, resolve_scope, run_checks, unreadable_tables
 from .config import AuditConfig
 from .data_checks import TenantTable, run_data_checks, tenant_tables
 from .db import connect_readonly, mask_dsn, server_message
@@ -100,7 +100,11 @@ def _plural(n: int, word: str) -> str:
 
 
 def _record_unaudited(
-    report: Report, scope: Scope, unreadable: dict[tuple[str, str], dict[str, str]], no_select: list[dict[str, str]]
+    report: Report,
+    scope: Scope,
+    unreadable: dict[tuple[str, str], dict[str, str]],
+    no_select: list[dict[str, str]],
+    below: dict[tuple[str, str], dict[str, str]],
 ) -> None:
     """report.unaudited gets every object not (fully) audited, report.incomplete one line per cause."""
     locked = sorted(scope.unaudited.values(), key=lambda u: (u["schema"], u["object"]))
@@ -109,7 +113,14 @@ def _record_unaudited(
         names = ", ".join(f"{u['schema']}.{u['object']}" for u in locked)
         report.incomplete.append(
             f"{_plural(len(locked), 'table')} not audited: another session locks "
-            f"{'it' if len(locked) == 1 else 'them'} (ACCESS EXCLUSIVE, held or awaited) — {names}; see below who"
+            f"{'it' if len(locked) == 1 else 'them'} (ACCESS EXCLUSIVE, held or awaited) — {names}; "
+            "who holds the lock: see the not-audited list"
+        )
+    report.unaudited += list(below.values())
+    if below:
+        report.incomplete.append(
+            f"{_plural(len(below), 'table')} not read (data checks, probes): a partition or child is locked — "
+            + ", ".join(f"{s}.{t}" for s, t in below)
         )
     by_schema: dict[str, list[dict[str, str]]] = {}
     for entry in unreadable.values():
@@ -141,6 +152,7 @@ def _read_only_audit(
         # and those in schemas the auditor may not use are judged from pg_catalog only.
         mark_unaudited(scope, catalog.find_unaudited(conn, scope))
         unreadable = unreadable_tables(conn, scope)
+        below = locked_below(conn, scope)
         tables = audited_tables(conn, scope)
         findings, _timings, notes = run_checks(conn, checks, scope)
         locked = {(u["schema"], u["object"]) for u in scope.unaudited.values()}
@@ -148,15 +160,26 @@ def _read_only_audit(
         report.coverage = build_coverage(tables, findings)
         report.notes.extend(notes)
         fenced = [
-            t for t in tenant_tables(tables, findings) if (t.schema, t.table) not in unreadable
+            t for t in tenant_tables(tables, findings) if (t.schema, t.table) not in unreadable and (t.schema, t.table) not in below
         ]
         no_select: list[dict[str, str]] = []
+        data_unproven: list = []
         if config.data_checks:
             data_findings, report.data_results = run_data_checks(
-                conn, scope, fenced, timeout=config.query_timeout, unaudited=no_select
+                conn, scope, fenced, timeout=config.query_timeout, unaudited=no_select, server_side=data_unproven
             )
             findings += data_findings
-        _record_unaudited(report, scope, unreadable, no_select)
+        # those the not-audited lines already explain (no SELECT, the tenants table locked) aside
+        data_unproven = [
+            d for d in data_unproven
+            if not d.detail.startswith(("the auditing role may not SELECT", "the tenants table is locked"))
+        ]
+        if data_unproven:
+            report.incomplete.append(
+                f"{_plural(len(data_unproven), 'data check')} not proven for a reason on the server (a timeout, a lock, "
+                "a privilege, RLS hiding rows from the auditing role): see the data results"
+            )
+        _record_unaudited(report, scope, unreadable, no_select, below)
         if config.probe == "read" and config.app_role:
             from .probes import run_read_probes, skipped_write_operations
 

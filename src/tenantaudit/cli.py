@@ -60,6 +60,7 @@ HtmlPath = typer.Option(None, "--html", help="Also write a self-contained HTML p
 JunitPath = typer.Option(None, "--junit", help="Also write JUnit XML (a test case per table and phase) to PATH.")
 SarifPath = typer.Option(None, "--sarif", help="Also write SARIF 2.1.0 (code-scanning UIs) to PATH.")
 StatementTimeout = typer.Option(None, "--statement-timeout", help="Upper bound for any one query, e.g. 30s or 500ms [default: 30s].")
+LockTimeout = typer.Option(None, "--lock-timeout", help="How long the audit waits for a lock on one table before reporting it not audited, e.g. 2s [default: 2s].")
 ChecksDir = typer.Option(None, "--checks-dir", help="Folder of extra SQL checks, same format as the built-in ones (repeatable).")
 Probe = typer.Option(None, "--probe", help="Behavioural probes as --app-role: none; read (rows already there, read-only); write (synthetic rows in a transaction that is always rolled back) [default: read].")
 DataTimeout = typer.Option(None, "--data-timeout", help="Bound for each per-table data check or probe; a table not proven in time is reported as such [default: 5s].")
@@ -253,6 +254,7 @@ def check(
     junit_path: Optional[str] = JunitPath,
     sarif_path: Optional[str] = SarifPath,
     statement_timeout: Optional[str] = StatementTimeout,
+    lock_timeout: Optional[str] = LockTimeout,
     checks_dir: Optional[List[str]] = ChecksDir,
     data_checks: Optional[bool] = DataChecks,
     probe: Optional[str] = Probe,
@@ -279,6 +281,7 @@ def check(
                 schemas=schema, global_tables=global_table, fail_on=fail_on,
                 statement_timeout=statement_timeout, checks_dirs=checks_dir, data_checks=data_checks, probe=probe,
                 data_timeout=data_timeout, probe_triggers=probe_triggers, probe_side_effects=probe_side_effects,
+                lock_timeout=lock_timeout,
             ),
             config,
         )

@@ -60,6 +60,7 @@ class AuditConfig:
             "global_tables": list(self.global_tables),
             "fail_on": self.fail_on.value,
             "statement_timeout": self.statement_timeout,
+            "lock_timeout": self.lock_timeout,
             "data_checks": self.data_checks,
             "probe": self.probe,
             "data_timeout": self.data_timeout,

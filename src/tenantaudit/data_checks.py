@@ -92,9 +92,14 @@ def run_data_checks(
     *,
     timeout: str,
     unaudited: list[dict[str, str]] | None = None,
+    server_side: list[DataResult] | None = None,
 ) -> tuple[list[Finding], list[DataResult]]:
     """``unaudited`` (when given) receives a not-audited entry for each table a check must read
-    but the auditing role may not SELECT, with the GRANT that fixes it."""
+    but the auditing role may not SELECT, with the GRANT that fixes it; ``server_side`` the results
+    not proven for a reason on the server (a timeout, a lock, a privilege, RLS hiding rows): the
+    audit is then incomplete, never clean."""
+    # the tenants table locked by another session (not audited): orphan checks would wait for it
+    locked = {(u["schema"], u["object"]): u for u in scope.unaudited.values()}
     column = sql.Identifier(scope.params["tenant_column"])
     tenants = sql.Identifier(*scope.tenant_table)
     needs_read = [t for t in tables if t.categories & {"tenant-column-nullable", "tenant-fk-missing"}]
@@ -112,19 +117,28 @@ def run_data_checks(
     findings: list[Finding] = []
     results: list[DataResult] = []
 
+    def unproven(result: DataResult) -> None:
+        results.append(result)
+        if server_side is not None:
+            server_side.append(result)
+
     def measure(table: TenantTable, check: str, query: sql.Composable, reason_hidden: str | None) -> None:
         if reason_hidden:
-            results.append(DataResult(table.schema, table.table, check, NOT_PROVEN, reason_hidden))
+            unproven(DataResult(table.schema, table.table, check, NOT_PROVEN, reason_hidden))
             return
         try:
             (count,) = bounded(conn, timeout, query)
+        except psycopg.errors.LockNotAvailable:
+            unproven(DataResult(table.schema, table.table, check, NOT_PROVEN,
+                                "a lock was not granted within lock_timeout: another session locks a table it reads"))
+            return
         except psycopg.errors.QueryCanceled:
-            results.append(
+            unproven(
                 DataResult(table.schema, table.table, check, NOT_PROVEN, f"did not finish within --data-timeout {timeout}")
             )
             return
         except psycopg.Error as exc:
-            results.append(DataResult(table.schema, table.table, check, NOT_PROVEN, server_message(exc)))
+            unproven(DataResult(table.schema, table.table, check, NOT_PROVEN, server_message(exc)))
             return
         if count == 0:
             results.append(DataResult(table.schema, table.table, check, "pass", "no such rows"))
@@ -165,7 +179,10 @@ def run_data_checks(
             "SELECT pg_catalog.count(*) FROM (SELECT FROM {} x WHERE x.{} IS NOT NULL"
             " AND NOT EXISTS (SELECT FROM {} y WHERE {}) LIMIT {}) s"
         ).format(table.ident, column, tenants, match, sql.Literal(ROW_LIMIT))
-        tenants_hidden = no_select.get(scope.tenant_table) or (
+        tenants_hidden = (
+            "the tenants table is locked by another session (listed as not audited)"
+            if scope.tenant_table in locked else None
+        ) or no_select.get(scope.tenant_table) or (
             "RLS hides rows of the tenants table from the auditing role" if scope.tenant_table in hidden else None
         )
         measure(table, ORPHAN_CHECK, query, rls_hidden or tenants_hidden)

@@ -198,7 +198,8 @@ def render(report: Report, console: Console) -> None:
         summary += f"; {unproven} probe or data results not proven (see above)"
     if report.incomplete or report.unaudited:
         # "no findings" alone would read as clean: say what the audit did not cover
-        summary += (f"; INCOMPLETE: {len(report.unaudited)} objects not audited"
+        n = len(report.unaudited)
+        summary += (f"; INCOMPLETE: {n} object{'' if n == 1 else 's'} not audited"
                     if report.unaudited else "; INCOMPLETE") + " (see the top)"
         if not report.findings:
             summary = summary.replace("no findings", "no findings in what was audited", 1)
