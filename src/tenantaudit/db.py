@@ -226,7 +226,7 @@ def connect_session(
     except psycopg.Error as exc:
         conn.close()
         raise ConnectError(
-            f"the server accepted the connection but not the session settings: {first_line(exc)}",
+            f"the server accepted the connection but not the session settings: {server_message(exc)}",
             fix="connect to PostgreSQL 12 or newer",
         ) from None
     except BaseException:
