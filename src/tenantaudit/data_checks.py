@@ -134,7 +134,7 @@ def run_data_checks(
             return
         except psycopg.errors.QueryCanceled:
             unproven(
-                DataResult(table.schema, table.table, check, NOT_PROVEN, f"did not finish within --data-timeout {timeout}")
+                DataResult(table.schema, table.table, check, NOT_PROVEN, f"did not finish within {timeout} (--data-timeout, at most --statement-timeout)")
             )
             return
         except psycopg.Error as exc:
