@@ -235,3 +235,60 @@ def test_batches_keep_the_lock_table_free_for_other_sessions():
         assert len(report.probes) == TABLES * 6 and not_proven == []
         assert report.incomplete == []
         assert report.probe_batches > 1
+
+
+def test_write_probes_on_a_hot_standby_end_in_one_line(tmp_path):
+    """A streaming replica of a cluster with a fenced table: the read-only audit runs there, and
+    --probe write stops with one line (exit 3), not an internal error."""
+    with EmbeddedPostgres() as pg:
+        pg.create_database("hs")
+        with psycopg.connect(pg.dsn("hs"), autocommit=True) as conn:
+            conn.execute(
+                f"""CREATE ROLE hs_app NOLOGIN; GRANT USAGE ON SCHEMA public TO hs_app;
+                    CREATE TABLE tenants (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL);
+                    CREATE TABLE items (id uuid NOT NULL DEFAULT gen_random_uuid(),
+                      tenant_id uuid NOT NULL REFERENCES tenants (id), PRIMARY KEY (tenant_id, id));
+                    ALTER TABLE items ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+                    CREATE POLICY fence ON items USING ({FENCE}) WITH CHECK ({FENCE});
+                    GRANT SELECT, INSERT, UPDATE, DELETE ON items TO hs_app;"""
+            )
+        standby = pg.tempdir / "standby"
+        port = pg.port + 1 if pg.port < 65000 else pg.port - 1
+        pg._run([pg.binaries.tool("pg_basebackup"), "-D", str(standby), "-R", "-X", "stream", "-c", "fast",
+                 "-h", str(pg.socket_dir), "-p", str(pg.port), "-U", pg.superuser], what="pg_basebackup")
+        options = f"-k {pg.socket_dir} -p {port} -c listen_addresses= -c hot_standby=on"
+        pg._run([pg.binaries.tool("pg_ctl"), "-D", str(standby), "-l", str(pg.tempdir / "standby.log"), "-w", "-t", "60",
+                 "-o", options, "start"], what="pg_ctl start standby")
+        try:
+            dsn = f"host={pg.socket_dir} port={port} dbname=hs user={pg.superuser}"
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0]
+            result = run_cli("check", dsn, "--app-role", "hs_app", "--probe", "write")
+            print("exit", result.returncode, "\nstdout:", result.stdout[-1500:], "\nstderr:", result.stderr)
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            assert result.returncode == 3
+            assert len(lines) == 1 and "hot standby" in lines[0] and "use --probe read, or point at the primary" in lines[0]
+            assert "internal error" not in result.stderr + result.stdout
+            read = run_cli("check", dsn, "--app-role", "hs_app", "--probe", "read")
+            print("--probe read: exit", read.returncode, read.stderr)
+            assert read.returncode in (0, 1)
+        finally:
+            pg._run([pg.binaries.tool("pg_ctl"), "-D", str(standby), "-m", "immediate", "-w", "stop"], what="pg_ctl stop standby")
+
+
+def test_results_a_lock_kept_from_being_proven_make_the_run_incomplete(owned):
+    """Another session holds EXCLUSIVE on items (reads go on, writes wait): the synthetic rows
+    cannot go in within --lock-timeout. Those results are not proven for a server-side reason:
+    report.incomplete says so and the CLI exits 4, never 0 as if clean."""
+    with psycopg.connect(owned.dsn) as locker:
+        locker.execute("LOCK TABLE public.items IN EXCLUSIVE MODE")
+        report = owned.audit(probe="write", lock_timeout="200ms")
+        result = run_cli("check", owned.dsn, "--app-role", owned.app_role, "--probe", "write", "--lock-timeout", "200ms",
+                         "--json", "-")
+        locker.rollback()
+    seen, why = outcomes(report, "items"), details(report, "items")
+    print("outcomes:", seen, "\ndetails:", why, "\nincomplete:", report.incomplete, "\nCLI exit:", result.returncode)
+    assert set(seen.values()) == {NOT_PROVEN}
+    assert {p.server_cause for p in report.probes if p.table == "items"} == {"55P03"}
+    assert len(report.incomplete) == 1 and "55P03" in report.incomplete[0] and report.incomplete[0].startswith("6 ")
+    assert result.returncode == 4

@@ -804,6 +804,8 @@ class Synthesizer:
         self.as_owner = as_owner
         self._fallback = False  # see insert_row(fallback=...)
         self._auditor_verdicts: dict[int, str | None] = {}
+        # The role inserting now: a table it owns needs no switch (two round trips per attempt).
+        self._me = conn.execute("SELECT current_user::pg_catalog.text").fetchone()[0] if as_owner else None
         self._requested = list(dict.fromkeys(table_oids))
         self._values = _ValueSource(seed)
         self._tables, self._domain_checks = _load_catalog(conn, [*self._requested, tenant_table_oid])
@@ -996,7 +998,7 @@ class Synthesizer:
         """With ``as_owner``: the block runs as the table's owner. Only ever inside a savepoint:
         if the block fails, rolling the savepoint back restores the role; if it succeeds, the
         role is put back here, before the savepoint is released."""
-        if not (self.as_owner and switch):
+        if not (self.as_owner and switch) or table.owner == self._me:
             yield
             return
         prior = self.conn.execute(
