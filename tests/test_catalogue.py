@@ -57,7 +57,21 @@ def test_broken_user_check_becomes_a_note_not_a_crash(db, tmp_path):
         "SELECT * FROM no_such_table;\n"
     )
     report = db.audit(checks_dirs=[str(tmp_path)])
-    assert any("broken" in note and "no_such_table" in note for note in report.notes)
+    assert any("broken" in note and "undefined_table (SQLSTATE 42P01)" in note for note in report.notes), report.notes
+
+
+def test_failing_user_check_does_not_quote_row_values(db, tmp_path):
+    """A user check that fails on a row's value: the note names the fault, never the value."""
+    db.tenants()
+    db.sql("CREATE TABLE secrets (value text); INSERT INTO secrets VALUES ('hunter2-row-value');")
+    (tmp_path / "casts.sql").write_text(
+        "-- id: casts\n-- category: cast-check\n-- severity: low\n-- title: t\n-- why: w\n-- fix: f\n"
+        "SELECT value::int AS schema_name FROM public.secrets ORDER BY 1;\n"
+    )
+    report = db.audit(checks_dirs=[str(tmp_path)])
+    notes = [n for n in report.notes if "casts" in n]
+    assert notes and "invalid_text_representation (SQLSTATE 22P02)" in notes[0], report.notes
+    assert "hunter2" not in " ".join(report.notes), report.notes
 
 
 def test_user_check_without_header_is_a_config_error(db, tmp_path):

@@ -95,6 +95,25 @@ def test_server_message_keeps_the_shape_and_masks_the_value(leaky):
         assert message("SELECT 1/0") == "division_by_zero (SQLSTATE 22012): division by zero"
 
 
+def test_an_internal_error_line_names_where_not_what(leaky):
+    """A bug that lets a server error (or any exception quoting a value) escape: the one-line
+    "internal error" names its type and place and the safe server message, never its text."""
+    from tenantaudit.cli import _internal_error
+
+    with psycopg.connect(leaky.dsn, autocommit=True) as conn:
+        with pytest.raises(psycopg.Error) as raised:
+            conn.execute(f"SELECT public.row_ok('{SECRET}')")
+    line = _internal_error(raised.value)
+    print(line)
+    assert line == "RaiseException: raise_exception (SQLSTATE P0001)"
+    try:
+        int(SECRET)  # a value in a Python error's text
+    except ValueError as exc:
+        line = _internal_error(exc)
+    print(line)
+    assert line.startswith("ValueError") and SECRET not in line
+
+
 def test_condition_names_come_from_psycopg_for_every_sqlstate_it_knows():
     from psycopg import errors
 

@@ -123,6 +123,8 @@ def test_pg_notify_in_a_policy_helper_is_skipped(two_tenants):
     assert outcomes(report, "items")["unset-read"] == SKIPPED
     detail = details(report, "items")["read"]
     assert "policy told calls public.tell()" in detail and "pg_notify" in detail
+    # the write operations --probe read does not run: --probe write would skip them for the same reason
+    assert details(report, "items")["insert"] == detail
     assert arrived == []
 
 
@@ -389,14 +391,22 @@ def test_a_missing_privilege_is_not_a_refusal_by_the_policy(db):
     db.tenants()
     db.fenced_table("no_insert")
     db.fenced_table("no_sequence", columns="n bigserial")
+    db.fenced_table("no_update")
     db.sql(f"REVOKE INSERT ON no_insert FROM {quote(db.app_role)}")  # and no USAGE on no_sequence's sequence
+    db.sql(f"REVOKE UPDATE, DELETE ON no_update FROM {quote(db.app_role)}")
     _german(db)
     report = db.audit(probe="write")
     for table in ("no_insert", "no_sequence"):
         print(table, outcomes(report, table)["insert"], details(report, table)["insert"])
         assert outcomes(report, table)["insert"] == NOT_PROVEN
         assert "42501" in details(report, table)["insert"]
+    assert "the app role lacks INSERT on public.no_insert" in details(report, "no_insert")["insert"]
     assert outcomes(report, "no_insert")["update"] == "pass"
+    print("no_update:", outcomes(report, "no_update"), details(report, "no_update"))
+    for operation, privilege in (("update", "UPDATE"), ("delete", "DELETE"), ("move", "UPDATE")):
+        assert outcomes(report, "no_update")[operation] == NOT_PROVEN
+        assert f"the app role lacks {privilege} on public.no_update" in details(report, "no_update")[operation]
+    assert outcomes(report, "no_update")["insert"] == "pass"
 
 
 # -- 3. probes see what the application sees -----------------------------------------------------

@@ -187,7 +187,7 @@ def _read_only_audit(
                 conn, scope, fenced, app_role=config.app_role, timeout=config.query_timeout,
                 probe_side_effects=config.probe_side_effects,
             )
-            report.probes += skipped_write_operations(fenced)
+            report.probes += skipped_write_operations(fenced, report.probes)
             findings += probe_findings
         report.findings = findings
         return scope, fenced

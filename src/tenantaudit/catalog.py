@@ -25,7 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .config import AuditConfig, split_qualified_name
-from .db import first_line, server_message
+from .db import server_message
 from .errors import ConfigError, ConnectError
 from .findings import Finding, Severity
 
@@ -464,8 +464,9 @@ def run_checks(
                     ) from None
                 if check.builtin:
                     raise ConnectError(f"check {check.id} failed: {server_message(exc)}", fix="report this as a bug") from None
-                # the author's own SQL: its error text is what they need to fix it (unchanged)
-                notes.append(f"user check {check.id} ({check.path}) failed: {first_line(exc)}")
+                # The author's own SQL; its error text may quote row values, so the safe form only
+                # (the SQLSTATE names the fault; running the file in psql shows the rest).
+                notes.append(f"user check {check.id} ({check.path}) failed: {server_message(exc)}")
                 rows = None
                 break
         if rows is None:

@@ -212,13 +212,27 @@ def _run(fn) -> None:
              "temporary servers were stopped")
         code = 128 + signum
     except Exception as exc:  # a bug, not a user error: still one line, and not exit 1 ("findings")
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        _err(f"tenantaudit: internal error: {type(exc).__name__}: {first} — please report it with the command you ran")
+        _err(f"tenantaudit: internal error: {_internal_error(exc)} — please report it with the command you ran")
         code = EXIT_RUNTIME
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     raise typer.Exit(code)
+
+
+def _internal_error(exc: BaseException) -> str:
+    """A bug's one line: its type and where it was raised, plus the safe form of a server error.
+    Never the exception's own text, which can quote a row value or a DSN."""
+    import traceback
+
+    import psycopg
+
+    from .db import server_message
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "tenantaudit" in f.filename]
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    text = f": {server_message(exc)}" if isinstance(exc, psycopg.Error) else ""
+    return f"{type(exc).__name__}{where}{text}"
 
 
 def _isatty(fd: int) -> bool:

@@ -567,9 +567,12 @@ def incomplete_probe_lines(results: list[ProbeResult]) -> list[str]:
     return lines
 
 
-def skipped_write_operations(tables: list[TenantTable]) -> list[ProbeResult]:
+def skipped_write_operations(tables: list[TenantTable], read_results: list[ProbeResult]) -> list[ProbeResult]:
+    """The write operations --probe read does not run; where the read probes skipped a table for
+    its side effects, --probe write would skip it too, and that reason is the one to give."""
+    skipped = {(r.schema, r.table): r.detail for r in read_results if r.outcome == SKIPPED}
     return [
-        ProbeResult(t.schema, t.table, op, SKIPPED, "run with --probe write")
+        ProbeResult(t.schema, t.table, op, SKIPPED, skipped.get((t.schema, t.table), "run with --probe write"))
         for t in tables
         for op in ("insert", "update", "delete", "move")
     ]
@@ -920,6 +923,8 @@ def _write_probes(
             _not_proven_all(ctx, table, "has triggers, which can act outside the transaction: pass --probe-triggers", SKIPPED)
         else:
             probed.append(oid)
+    # 42501 is a refusal by a policy only where the app role holds the privilege (attempt()).
+    ctx.privileges = load_privileges(conn, app_role, [by_oid[oid] for oid in probed], scope.params["tenant_column"])
     absent_at_start = setting_is_absent(conn, ctx.setting)
     column_types = dict(conn.execute(_COLUMN_TYPES, (probed, scope.params["tenant_column"])).fetchall())
     # The catalog is read once (it locks system catalogs only); synthetic rows go in as each table's owner.
@@ -1166,7 +1171,7 @@ _CURSOR = sql.Identifier("tenantaudit_probe_row")
 
 def _on_row(
     ctx: ProbeContext, pair: SyntheticPair, label: str, tenants: dict[str, Any], statement: sql.Composable,
-    params: tuple,
+    params: tuple, privilege: str,
 ) -> tuple[str, Any]:
     """``statement WHERE CURRENT OF`` the synthetic row ``label``, as the app role with tenant A
     set: attempt()'s ("ok", rowcount), ("denied", message) or ("unproven", reason)."""
@@ -1189,7 +1194,7 @@ def _on_row(
             ctx.conn.execute(declare, located)
             if ctx.conn.execute(sql.SQL("FETCH NEXT FROM {}").format(_CURSOR), ()).fetchone() is None:
                 return "unproven", "the auditing role cannot see the synthetic row to aim the probe at it"
-            return attempt(ctx, str(tenants["A"]), run)
+            return attempt(ctx, str(tenants["A"]), run, needs=(pair.table, privilege))
     except psycopg.OperationalError:
         raise
     except psycopg.Error as exc:
@@ -1242,19 +1247,19 @@ def _probe_pair(
     # Update B's row keeping its tenant. If the server refuses (e.g. a WITH CHECK that pins the
     # tenant column), can A take the row over, its tenant set to A? (A composite foreign key may
     # refuse that one instead: hence both.)
-    status, value = _on_row(ctx, pair, "B", tenants, set_tenant, (str(tenants["B"]),))
+    status, value = _on_row(ctx, pair, "B", tenants, set_tenant, (str(tenants["B"]),), "UPDATE")
     what = "another tenant's row could be updated"
     if status == "denied":
-        taken = _on_row(ctx, pair, "B", tenants, set_tenant, (tenant_a,))
+        taken = _on_row(ctx, pair, "B", tenants, set_tenant, (tenant_a,), "UPDATE")
         if taken[0] == "ok" and taken[1] > 0:
             (status, value), what = taken, "another tenant's row could be taken over (its tenant set to A)"
     outcome("update", status, value, status == "ok" and value > 0, what)
 
-    status, value = _on_row(ctx, pair, "B", tenants, sql.SQL("DELETE FROM {}").format(ident), ())
+    status, value = _on_row(ctx, pair, "B", tenants, sql.SQL("DELETE FROM {}").format(ident), (), "DELETE")
     outcome("delete", status, value, status == "ok" and value > 0, "another tenant's row could be deleted")
 
     # Move A's row to B.
-    status, value = _on_row(ctx, pair, "A", tenants, set_tenant, (str(tenants["B"]),))
+    status, value = _on_row(ctx, pair, "A", tenants, set_tenant, (str(tenants["B"]),), "UPDATE")
     if status == "ok" and value == 0:
         ctx.record(table, "move", NOT_PROVEN, "tenant A's own row was not visible to its UPDATE")
     else:
@@ -1266,5 +1271,7 @@ def _probe_pair(
         ctx.record(table, "insert", NOT_PROVEN, exc.reason)
         return
     insert, params = synth.insert_statement(pair.oid, values)
-    status, value = attempt(ctx, tenant_a, _trouble.watch(lambda c: c.execute(insert, params).rowcount))
+    status, value = attempt(
+        ctx, tenant_a, _trouble.watch(lambda c: c.execute(insert, params).rowcount), needs=(table, "INSERT")
+    )
     outcome("insert", status, value, status == "ok" and value > 0, "a row could be inserted for another tenant")

@@ -39,6 +39,8 @@ from psycopg import pq, sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Json, Jsonb
 
+from .db import server_message
+
 # Bounds: a row is worth a few dozen round trips, never an unbounded search.
 MAX_ATTEMPTS = 100  # INSERT attempts (savepoints) for one row, all causes together
 MAX_COMBOS = 48  # value combinations tried for one CHECK constraint
@@ -1178,14 +1180,9 @@ class Synthesizer:
         return True
 
     def _failure(self, draft: _Draft, exc: psycopg.Error) -> str:
-        """SQLSTATE and the primary message only: DETAIL is where the server puts row values
-        ("Key (code)=(ab) already exists", "Failing row contains ...")."""
-        state = exc.sqlstate or "?????"
-        message = exc.diag.message_primary or type(exc).__name__
-        if state.startswith("22"):  # data errors quote the offending input after a colon
-            message = message.split(":", 1)[0]
-        message = _redact(message.splitlines()[0] if message else "", draft.values)
-        return f"INSERT into {draft.table.display} failed: {state} {message}"
+        """The safe form of the server's error (db.server_message): a CHECK function's RAISE or
+        a DETAIL can carry the values of rows; with the draft's own values masked as well."""
+        return f"INSERT into {draft.table.display} failed: {_redact(server_message(exc), draft.values)}"
 
     # ---- foreign keys ----
 
