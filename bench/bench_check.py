@@ -40,11 +40,11 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tenantaudit import catalog
-from tenantaudit.catalog import audited_tables, load_checks, resolve_scope, run_checks
+from tenantaudit.audit import catalog
+from tenantaudit.audit.catalog import audited_tables, load_checks, resolve_scope, run_checks
 from tenantaudit.config import AuditConfig
 from tenantaudit.db import APPLICATION_NAME, connect_readonly
-from tenantaudit.rehearsal.sandbox import EmbeddedPostgres
+from tenantaudit.sandbox import EmbeddedPostgres
 
 # Targets from the acceptance criteria (2-core machine).
 TARGET_WALL_S = 1.5  # at the largest N (2,000 tables)

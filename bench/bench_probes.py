@@ -48,15 +48,15 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_check import LOG_LINE_PREFIX, ServerLog, run_measured, verdict, wait_for_log  # noqa: E402
 
-from tenantaudit import audit as audit_module  # noqa: E402
+from tenantaudit.audit import run as audit_module  # noqa: E402
 from tenantaudit import db as db_module  # noqa: E402
-from tenantaudit import probes as probes_module  # noqa: E402
-from tenantaudit import synth as synth_module  # noqa: E402
+from tenantaudit.audit import probes as probes_module  # noqa: E402
+from tenantaudit.audit import synth as synth_module  # noqa: E402
 from tenantaudit.config import AuditConfig  # noqa: E402
 from tenantaudit.db import APPLICATION_NAME  # noqa: E402
 from tenantaudit.findings import Report  # noqa: E402
 from tenantaudit.rehearsal.fingerprint import data_fingerprint  # noqa: E402
-from tenantaudit.rehearsal.sandbox import EmbeddedPostgres  # noqa: E402
+from tenantaudit.sandbox import EmbeddedPostgres  # noqa: E402
 
 # Target from the acceptance criteria (2-core machine).
 TARGET_S = 15.0

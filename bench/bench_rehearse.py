@@ -53,7 +53,7 @@ from bench_check import run_measured, verdict  # noqa: E402
 from tenantaudit.rehearsal import fingerprint as fingerprint_module  # noqa: E402
 from tenantaudit.rehearsal import run as run_module  # noqa: E402
 from tenantaudit.rehearsal.run import PHASES, PhaseFailed, Rehearsal, RehearsalOptions  # noqa: E402
-from tenantaudit.rehearsal.sandbox import EmbeddedPostgres  # noqa: E402
+from tenantaudit.sandbox import EmbeddedPostgres  # noqa: E402
 
 # Targets from the acceptance criteria (2-core machine).
 TARGET_REHEARSE_S = 20.0  # each example migration set, whole process

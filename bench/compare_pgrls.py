@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 import bench_check  # noqa: E402  (the generator of correct tenant tables)
 
 from tenantaudit.example import apply_files, create_app_role, migration_files  # noqa: E402
-from tenantaudit.rehearsal.sandbox import EmbeddedPostgres  # noqa: E402
+from tenantaudit.sandbox import EmbeddedPostgres  # noqa: E402
 
 EXAMPLE = HERE.parent / "examples" / "voice_agent"
 SCRATCH_VENV = Path("/tmp/pgrls-venv")

@@ -16,7 +16,7 @@ from psycopg import sql
 from tenantaudit.audit import audit
 from tenantaudit.config import AuditConfig
 from tenantaudit.findings import Finding, Report
-from tenantaudit.rehearsal.sandbox import EmbeddedPostgres
+from tenantaudit.sandbox import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parents[1]
 _counter = itertools.count(1)

@@ -5,7 +5,7 @@ import re
 import pytest
 from conftest import hits
 
-from tenantaudit.catalog import builtin_checks
+from tenantaudit.audit.catalog import builtin_checks
 from tenantaudit.errors import ConfigError
 
 DESIGN_CATEGORIES = {

@@ -508,7 +508,7 @@ def test_partition_without_app_role_uses_grants(db):
 
 
 def test_check_headers_match_their_files():
-    from tenantaudit.catalog import builtin_checks
+    from tenantaudit.audit.catalog import builtin_checks
 
     ids = {"view_bypasses_rls", "matview_over_tenant_table", "security_definer_function", "role_bypasses_rls", "partition_rls_gap"}
     checks = {c.id: c for c in builtin_checks() if c.id in ids}

@@ -7,7 +7,7 @@ import threading
 import pytest
 from conftest import run_cli
 
-from tenantaudit.rehearsal.sandbox import free_tcp_port
+from tenantaudit.sandbox import free_tcp_port
 
 
 def assert_one_line_error(proc, code: int, *needles: str) -> str:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from conftest import quote, run_cli
 
-from tenantaudit.rehearsal.sandbox import free_tcp_port
+from tenantaudit.sandbox import free_tcp_port
 
 PASSWORD_PARTS = ("s3cr", "Qz7", "wq9x")
 
@@ -227,7 +227,7 @@ def test_short_table_names_keep_the_readable_index_name(db):
 
 def test_statement_timeout_bounds_each_data_and_probe_query(db):
     from tenantaudit.config import AuditConfig
-    from tenantaudit.data_checks import bounded
+    from tenantaudit.audit.data_checks import bounded
     from tenantaudit.db import connect_readonly
 
     assert AuditConfig(statement_timeout="500ms").query_timeout == "500ms"

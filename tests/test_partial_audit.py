@@ -115,7 +115,7 @@ def test_lock_taken_after_the_scan_is_retried_not_fatal(three_tables):
     """A lock that arrives between the scan and a check (a race) is found by a re-scan."""
     db = three_tables
     holder: list[Holder] = []
-    from tenantaudit import catalog
+    from tenantaudit.audit import catalog
 
     original = catalog.find_unaudited
 

@@ -19,8 +19,8 @@ from psycopg import sql
 from tenantaudit.audit import audit
 from tenantaudit.config import AuditConfig
 from tenantaudit.findings import NOT_PROVEN
-from tenantaudit.rehearsal.sandbox import EmbeddedPostgres
-from tenantaudit.synth import Synthesizer
+from tenantaudit.sandbox import EmbeddedPostgres
+from tenantaudit.audit.synth import Synthesizer
 
 ALL_PASS = {op: "pass" for op in ("read", "insert", "update", "delete", "move", "unset-read")}
 

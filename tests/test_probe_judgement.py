@@ -21,7 +21,7 @@ import pytest
 from conftest import hits, quote, run_cli
 
 from tenantaudit.findings import LEAK, NOT_PROVEN, SKIPPED
-from tenantaudit.side_effects import MAX_DEPTH, inspect
+from tenantaudit.audit.side_effects import MAX_DEPTH, inspect
 
 TENANT_A = "00000000-0000-0000-0000-00000000000a"
 TENANT_B = "00000000-0000-0000-0000-00000000000b"

@@ -4,7 +4,7 @@ tenants table, domains, partitions with their own policies, e-mail CHECKs). Real
 import pytest
 from conftest import hits, of, quote
 
-from tenantaudit.probes import PASS, json_paths
+from tenantaudit.audit.probes import PASS, json_paths
 
 HIGH_OR_WORSE = {"high", "critical"}
 WRITE_OPERATIONS = ("read", "insert", "update", "delete", "move")

@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, of, phases, run_cli, write
 from conftest import rehearse_folder as run
 
-from tenantaudit.rehearsal.sandbox import EmbeddedPostgres
+from tenantaudit.sandbox import EmbeddedPostgres
 
 EXAMPLE = ROOT / "examples" / "voice_agent"
 

@@ -243,7 +243,7 @@ def make_role(sandbox, name: str, attributes: str, password: str = "pw") -> str:
 
 
 def drop_role_and_its_databases(sandbox, name: str) -> None:
-    from tenantaudit.rehearsal.sandbox import ExistingServer
+    from tenantaudit.sandbox import ExistingServer
 
     if hasattr(ExistingServer, "cleanup"):  # (and on older code, where it is not)
         ExistingServer(sandbox.dsn()).cleanup()  # what killed runs of the tests left on the shared server

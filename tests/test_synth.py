@@ -1,4 +1,4 @@
-"""Synthetic rows (tenantaudit.synth) against real PostgreSQL.
+"""Synthetic rows (tenantaudit.audit.synth) against real PostgreSQL.
 
 Every test works inside one transaction that is rolled back, and checks afterwards that no table
 kept a row. Assertions are about the rows the server accepted (tenant, constraints, partition),
@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from tenantaudit.synth import RowRef, Synthesizer, Unsatisfiable
+from tenantaudit.audit.synth import RowRef, Synthesizer, Unsatisfiable
 
 TENANT_TABLE = "public.tenants"
 

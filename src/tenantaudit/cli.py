@@ -178,7 +178,7 @@ def _err(line: str) -> None:
 
 def _run(fn) -> None:
     """Run ``fn`` and exit with its code; every expected failure is one line on stderr."""
-    from .rehearsal.sandbox import Interrupted, interrupt
+    from .sandbox import Interrupted, interrupt
 
     received: list[int] = []
     terminals = [fd for fd in (1, 2) if _isatty(fd)]
@@ -396,7 +396,7 @@ def rehearse(
         from .rehearsal.run import RehearsalOptions, rehearse as run_rehearsal
 
         if cleanup:
-            from .rehearsal.sandbox import cleanup_leftovers
+            from .sandbox import cleanup_leftovers
 
             lines, ok = cleanup_leftovers(sandbox)
             for line in lines or ["nothing to clean up: no leftovers of dead runs"]:
@@ -453,7 +453,7 @@ def list_checks(
         from rich.syntax import Syntax
         from rich.table import Table
 
-        from .catalog import load_checks
+        from .audit.catalog import load_checks
         from .errors import ConfigError
 
         checks = load_checks(checks_dir or [])

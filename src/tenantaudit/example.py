@@ -68,7 +68,7 @@ def run_demo(example: Path | None, *, corrected: bool, pg_bin: Path | None, conf
     from rich.console import Console
 
     from .audit import audit
-    from .rehearsal.sandbox import EmbeddedPostgres
+    from .sandbox import EmbeddedPostgres
 
     example = example or default_example_dir()
     files = migration_files(example, corrected)

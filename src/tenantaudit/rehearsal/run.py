@@ -30,7 +30,7 @@ from .fingerprint import (
 )
 from .locks import LockTracer, StatementTrace, execute, lock_findings
 from .migrations import Migration, MigrationSet, Statement, _read, discover, split_statements
-from .sandbox import (
+from ..sandbox import (
     WORK_PREFIX, RunOwner, client_connection, make_owned_dir, open_sandbox, reap_dead_sandboxes, tool_error,
 )
 
@@ -221,7 +221,7 @@ class Rehearsal:
         parse_dsn(dsn)
         assert self.workdir is not None and self.sandbox is not None
         target = self.workdir / "source-schema.sql"
-        from .sandbox import client_binaries
+        from ..sandbox import client_binaries
 
         pg_dump = client_binaries(self.source_major, self.options.pg_bin).tool("pg_dump")
         with client_connection(dsn, self.workdir) as (conninfo, env):  # the password never in argv
@@ -246,9 +246,9 @@ class Rehearsal:
 
     def _seed(self, conn: psycopg.Connection) -> str:
         """Synthetic tenants and rows in the baseline's tables, so the cycle moves real data."""
-        from ..synth import Synthesizer, Unsatisfiable
+        from ..audit.synth import Synthesizer, Unsatisfiable
         from ..config import split_qualified_name
-        from ..catalog import quote_qualified
+        from ..audit.catalog import quote_qualified
 
         opts = self.options
         cfg = opts.config
@@ -617,7 +617,7 @@ class Rehearsal:
             self.phases["restore"].status = WARNED
 
     def _teardown(self) -> None:
-        from .sandbox import shielded
+        from ..sandbox import shielded
 
         with shielded():  # a signal now takes effect once everything is removed
             self._teardown_now()

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from .. import __version__
-from ..catalog import builtin_checks
+from ..audit.catalog import builtin_checks
 from ..findings import Finding, Report, Severity
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"

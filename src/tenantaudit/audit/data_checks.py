@@ -15,8 +15,8 @@ import psycopg
 from psycopg import sql
 
 from .catalog import Scope
-from .db import duration_ms, server_message
-from .findings import NOT_PROVEN, PROVEN_BY_CONSTRAINT, DataResult, Finding, Severity
+from ..db import duration_ms, server_message
+from ..findings import NOT_PROVEN, PROVEN_BY_CONSTRAINT, DataResult, Finding, Severity
 
 # Enough to say "at least this many"; reading on would only cost time.
 ROW_LIMIT = 1000

@@ -39,7 +39,7 @@ from psycopg import pq, sql
 from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Json, Jsonb
 
-from .db import server_message
+from ..db import server_message
 
 # Bounds: a row is worth a few dozen round trips, never an unbounded search.
 MAX_ATTEMPTS = 100  # INSERT attempts (savepoints) for one row, all causes together
@@ -1327,7 +1327,7 @@ def _existing_as(pairs: list[tuple[str, str]], existing: dict[str, Any]) -> dict
 
 
 def _identifier(name: str) -> sql.Composable:
-    from .db import identifier
+    from ..db import identifier
 
     return identifier(name)
 

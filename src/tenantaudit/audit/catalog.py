@@ -24,10 +24,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from .config import AuditConfig, split_qualified_name
-from .db import server_message
-from .errors import ConfigError, ConnectError
-from .findings import Finding, Severity
+from ..config import AuditConfig, split_qualified_name
+from ..db import server_message
+from ..errors import ConfigError, ConnectError
+from ..findings import Finding, Severity
 
 REQUIRED_KEYS = ("id", "category", "severity", "title", "why", "fix")
 # `include: NAME [NAME...]` prepends src/tenantaudit/sql/NAME.sql, in order: the first opens a WITH

@@ -22,8 +22,8 @@ from psycopg import sql
 from .catalog import Scope
 from .data_checks import TenantTable, hidden_by_rls
 from .data_checks import bounded
-from .db import duration_ms, identifier, server_message
-from .findings import (
+from ..db import duration_ms, identifier, server_message
+from ..findings import (
     FAILS_CLOSED_BY_ERROR,
     LEAK,
     NOT_PROVEN,
@@ -735,7 +735,7 @@ def refuse_read_only(conn: psycopg.Connection) -> None:
     """--probe write needs a server that takes writes (they are always rolled back): a hot
     standby, a server or database whose transactions are read-only by default, or a session
     forced read-only is refused with one line."""
-    from .errors import ConnectError
+    from ..errors import ConnectError
 
     # Outside a transaction: on a standby, the session's BEGIN ... READ WRITE itself is refused.
     conn.rollback()
@@ -869,7 +869,7 @@ def run_write_probes(
     not be proven for a server-side reason (lock table full, lock or statement timeout, lost
     connection) are summed up in ``incomplete``.
     """
-    from .db import connect_session
+    from ..db import connect_session
 
     session = _Session(
         lambda: connect_session(dsn, read_only=False, statement_timeout=statement_timeout, lock_timeout=lock_timeout)
@@ -960,7 +960,7 @@ def _write_probes(
         except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.FeatureNotSupported) as exc:
             if isinstance(exc, psycopg.errors.FeatureNotSupported) and not _read_only_now(conn):
                 raise
-            from .errors import ConnectError
+            from ..errors import ConnectError
 
             raise ConnectError("--probe write needs a writable server: its transactions became read-only", fix=READ_ONLY_FIX) from None
         except psycopg.Error as exc:
@@ -1086,7 +1086,7 @@ def _write_batch(
     conn, trouble = ctx.conn, _trouble
     # Opens the batch's transaction, which must take writes (they are all rolled back).
     if conn.execute("SELECT pg_catalog.current_setting('transaction_read_only')").fetchone()[0] == "on":
-        from .errors import ConnectError
+        from ..errors import ConnectError
 
         raise ConnectError("--probe write needs a writable server: its transactions are read-only", fix=READ_ONLY_FIX)
     try:

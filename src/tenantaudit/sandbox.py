@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import SandboxError
+from .errors import SandboxError
 
 TEMP_PREFIX = "tenantaudit-sandbox-"
 WORK_PREFIX = "tenantaudit-rehearse-"  # the rehearsal's own files (the backup, pg_dump's passfile)
@@ -650,7 +650,7 @@ def client_connection(dsn: str, where: str | os.PathLike | None = None):
     secrets is passed as it is, in the caller's environment (PGPASSWORD, ~/.pgpass still apply)."""
     from psycopg import conninfo
 
-    from ..db import parse_dsn
+    from .db import parse_dsn
 
     params = parse_dsn(dsn)
     password = params.pop("password", None)
@@ -728,7 +728,7 @@ class ExistingServer:
     was killed from those of a run still going (``leftovers()``, ``cleanup()``)."""
 
     def __init__(self, dsn: str, *, pg_bin: str | os.PathLike | None = None, owner: RunOwner | None = None):
-        from ..db import parse_dsn
+        from .db import parse_dsn
 
         self._params = parse_dsn(dsn)
         self._pg_bin = pg_bin
@@ -755,7 +755,7 @@ class ExistingServer:
     def _connect_checked(self):
         import psycopg
 
-        from ..db import _describe_connect_failure
+        from .db import _describe_connect_failure
 
         try:
             return self.connect()
@@ -950,7 +950,7 @@ def _drop(conn, objects: list[tuple[str, str]]) -> list[tuple[tuple[str, str], s
     import psycopg
     from psycopg import sql
 
-    from ..db import server_message
+    from .db import server_message
 
     failures = []
     for kind, name in sorted(objects, key=lambda o: o[0] != "database"):

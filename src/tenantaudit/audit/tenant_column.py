@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 # The fragment opens the WITH list (tenant_tables, tenant_columns, rls_tables); this continues it.
 _CANDIDATES_SQL = """

@@ -14,11 +14,11 @@ import psycopg
 
 from . import catalog
 from .catalog import Check, Scope, audited_tables, load_checks, locked_below, mark_unaudited, resolve_scope, run_checks, unreadable_tables
-from .config import AuditConfig
+from ..config import AuditConfig
 from .data_checks import TenantTable, run_data_checks, tenant_tables
-from .db import connect_readonly, mask_dsn, server_message
-from .errors import ConnectError
-from .findings import Report, build_coverage
+from ..db import connect_readonly, mask_dsn, server_message
+from ..errors import ConnectError
+from ..findings import Report, build_coverage
 
 
 @contextmanager

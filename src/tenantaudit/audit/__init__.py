@@ -1,0 +1,5 @@
+"""`tenantaudit check`: one catalogue snapshot, then behaviour (data checks, probes)."""
+
+from .run import audit
+
+__all__ = ["audit"]
