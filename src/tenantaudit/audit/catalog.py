@@ -25,6 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from ..config import AuditConfig, split_qualified_name
+from .context import Relation, TenantContext
 from ..db import server_message
 from ..errors import ConfigError, ConnectError
 from ..findings import Finding, Severity
@@ -194,6 +195,8 @@ class Scope:
     unaudited: dict[int, dict[str, str]] = field(default_factory=dict)
     # Built-in checks that could not run (one line each): the report's incomplete lines.
     lost_checks: list[str] = field(default_factory=list)
+    # What "the current tenant" means here (context.py): configured or inferred from the policies.
+    context: TenantContext | None = None
 
     def __post_init__(self) -> None:
         self.params.setdefault("unaudited", [])  # nothing excluded until a lock scan says so
@@ -239,15 +242,21 @@ def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
         "tenant_table": tenant_oid,
         "setting": config.setting,
         "app_role": config.app_role,
+        # every role the application logs in as (empty: not known); checks should prefer this one
+        "app_roles": [config.app_role] if config.app_role else [],
         "schemas": schemas,
         "global_tables": [oid for oid in global_oids],
     }
     from .tenant_column import require_tenant_column  # a wrong --tenant-column: one line, exit 2
 
     require_tenant_column(conn, params, config)
+    context = TenantContext(
+        model="setting", tenant_column=config.tenant_column,
+        tenant_table=Relation(tenant_schema, tenant_name, tenant_oid), tenant_key=tenant_key, setting=config.setting,
+    )
     return Scope(
         params=params, server_version=version, tenant_key=tenant_key, tenant_table=(tenant_schema, tenant_name),
-        auditor=auditor,
+        auditor=auditor, context=context,
     )
 
 
