@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from .catalog import Scope
+from .context import TenantContext
 from .data_checks import TenantTable, hidden_by_rls
 from .data_checks import bounded
 from ..db import duration_ms, identifier, server_message
@@ -88,6 +89,16 @@ FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(tabl
 JOIN pg_catalog.pg_class c ON c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(u.s) || '.' || pg_catalog.quote_ident(u.t))
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = %(column)s AND NOT a.attisdropped
 """
+# A tenant's role (role model): whether the auditing role may SET ROLE to it (PostgreSQL 16
+# separates membership from the right to SET ROLE), and its name quoted for messages.
+_ROLE_REACHABLE = """
+SELECT pg_catalog.pg_has_role(r.oid, CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000
+                                          THEN 'SET' ELSE 'MEMBER' END), pg_catalog.quote_ident(r.rolname)
+FROM pg_catalog.pg_roles r WHERE r.rolname = %s
+"""
+# Where current_setting(name) without missing_ok raises for a setting never set (42704): the
+# source function, sent in every language (find_option since PostgreSQL 15 or so).
+_UNKNOWN_SETTING = ("find_option", "GetConfigOptionByName")
 # The app role's own settings as PostgreSQL applies them at login: for this database and role,
 # for the role, for this database, for everyone (the first of these that sets a name wins).
 _ROLE_SETTINGS = """
@@ -120,6 +131,29 @@ def load_privileges(conn: psycopg.Connection, app_role: str, tables: list[Tenant
 
 
 @dataclass
+class Subject:
+    """Who or what is put in context for one tenant A, per the tenant context model.
+
+    ``value`` goes into the context's setting (setting: A's id; mapped: A's mapped key; membership:
+    the user whose tenants are exactly {A}, or a session of that user); ``role`` is the role to SET
+    LOCAL ROLE to instead of the app role (role model). ``tenants`` is the context's tenant set as
+    the auditor read it (text); for membership it is re-read before any leak is reported."""
+
+    tenants: frozenset[str]
+    value: str | None = None
+    role: str | None = None
+    user: str | None = None  # membership: the user id, as text
+    user_row: Any = None  # membership, write mode: the synthetic user's synth.RowRef (if users are a table)
+
+
+# Why tenant A could not be put in context, per model (ProbeError messages).
+NO_SINGLE_TENANT_USER = (
+    "no user of {table} belongs to exactly one tenant that owns rows here, so no user's context is one tenant's: "
+    "use --probe write to test with a synthetic user"
+)
+
+
+@dataclass
 class ProbeContext:
     conn: psycopg.Connection
     scope: Scope
@@ -135,19 +169,164 @@ class ProbeContext:
     # (schema, table) -> privileges the app role holds (load_privileges); None: not read
     privileges: dict[tuple[str, str], set[str]] | None = None
     _app_settings: list[tuple[str, str]] | None = None
+    # tenant id (text) -> who is in context for it; membership subjects are chosen (read mode) or
+    # synthesized (write mode) up front, the others are looked up on first use
+    subjects: dict[str, Subject] = field(default_factory=dict)
+    _lookups: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.json_path is None and self.context.json_path:
+            self.json_path = tuple(self.context.json_path)
 
     @property
-    def setting(self) -> str:
-        return self.scope.params["setting"]
+    def context(self) -> TenantContext:
+        if self.scope.context is not None:
+            return self.scope.context
+        return TenantContext(model="setting", tenant_column=self.scope.params["tenant_column"], tenant_table=None,
+                             setting=self.scope.params["setting"])
 
-    def encode(self, tenant: str) -> str:
-        """The setting's value for ``tenant`` ('' stays '': the reset setting)."""
-        if self.json_path is None or tenant == "":
-            return tenant
-        value: Any = tenant
-        for key in reversed(self.json_path):
-            value = {key: value}
-        return json.dumps(value)
+    @property
+    def model(self) -> str:
+        return self.context.model
+
+    @property
+    def setting(self) -> str | None:
+        """The setting that carries the context (None for the role model)."""
+        if self.model == "role":
+            return None
+        return self.context.setting or self.scope.params.get("setting")
+
+    def encode(self, value: str) -> str:
+        """The setting's value for ``value`` ('' stays '': the reset setting): the value itself, or
+        a JSON document holding it at json_path, merged with the context's extra claims."""
+        if self.json_path is None or value == "":
+            return value
+        document: dict[str, Any] = {}
+        for name, claim in self.context.claims.items():
+            document[name] = claim
+        here = document
+        for key in self.json_path[:-1]:
+            nested = here.get(key)
+            here[key] = nested = dict(nested) if isinstance(nested, dict) else {}
+            here = nested
+        here[self.json_path[-1]] = value
+        return json.dumps(document)
+
+    def settings_for(self, value: str) -> list[tuple[str, str]]:
+        """set_config pairs that put ``value`` in context ('' = every one reset). For Supabase's
+        request.jwt.claims, each top-level claim also goes into request.jwt.claim.<name>, the
+        legacy form auth.uid() and auth.role() read."""
+        if self.setting is None:
+            return []
+        pairs = [(self.setting, self.encode(value))]
+        if self.setting == "request.jwt.claims" and self.json_path:
+            if len(self.json_path) == 1:
+                pairs.append((f"request.jwt.claim.{self.json_path[0]}", value))
+            for name, claim in self.context.claims.items():
+                if name != (self.json_path[0] if len(self.json_path) == 1 else None):
+                    pairs.append((f"request.jwt.claim.{name}", "" if value == "" else str(claim)))
+        return pairs
+
+    def context_settings(self) -> list[str]:
+        """The names of every setting the context uses."""
+        return [name for name, _ in self.settings_for("x")]
+
+    def subject(self, tenant: str) -> Subject:
+        """Who is in context for ``tenant`` (text). Raises ProbeError with the reason when the
+        model gives no way to put that tenant, and only it, in context."""
+        if tenant in self.subjects:
+            return self.subjects[tenant]
+        model = self.model
+        if model == "setting":
+            subject = Subject(frozenset([tenant]), value=tenant)
+        elif model == "mapped":
+            key = self._tenant_attribute(tenant, self.context.mapped_key)
+            if key is None:
+                raise ProbeError(f"this tenant has no {self.context.mapped_key} in the tenants table to put in {self.setting}")
+            subject = Subject(frozenset([tenant]), value=key)
+        elif model == "role":
+            subject = Subject(frozenset([tenant]), role=self._tenant_role(tenant))
+        else:
+            membership = self.context.membership
+            raise ProbeError(NO_SINGLE_TENANT_USER.format(table=membership.table.display if membership else "the membership table"))
+        self.subjects[tenant] = subject
+        return subject
+
+    def enter(self, tenant: str) -> None:
+        """As the auditor (inside the caller's transaction or savepoint): the context's settings
+        for ``tenant``, so that tables whose RLS applies to the auditor too admit its rows. A
+        tenant that cannot be put in context is left out (the experiments then say why)."""
+        try:
+            subject = self.subject(tenant)
+        except ProbeError:
+            return
+        if subject.value is not None:
+            for name, value in self.settings_for(subject.value):
+                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+
+    def tenant_set(self, subject: Subject) -> frozenset[str] | None:
+        """The context's tenant set as the auditor reads it now (membership: every tenant the
+        user's membership rows name); None when it could not be read."""
+        if self.model != "membership" or subject.user is None:
+            return subject.tenants
+        m = self.context.membership
+        query = sql.SQL("SELECT pg_catalog.array_agg(DISTINCT m.{t}::text) FROM {table} m WHERE m.{u}::text = %s").format(
+            t=sql.Identifier(m.tenant_column), u=sql.Identifier(m.user_column), table=identifier(m.table.schema, m.table.name)
+        )
+        try:
+            row = bounded(self.conn, self.timeout, query, (subject.user,))
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error:
+            return None
+        return frozenset(row[0] or ()) | subject.tenants
+
+    def outside(self, subject: Subject, tenant: str | None) -> tuple[bool, str]:
+        """Whether ``tenant`` (a row's tenant, read by the auditor) is outside the context's tenant
+        set: (True, "") is the proof a leak needs; (False, why not) otherwise."""
+        if tenant is None:
+            return False, "the row seen has no tenant (NULL), so it is no other tenant's"
+        own = self.tenant_set(subject)
+        if own is None:
+            return False, "the auditing role could not read the user's memberships to tell whose the row seen is"
+        if tenant in own:
+            return False, "the row seen belongs to a tenant inside the context's own tenant set (the user is a member of it)"
+        return True, ""
+
+    def _tenant_attribute(self, tenant: str, column: str | None) -> str | None:
+        """``column`` of ``tenant``'s row in the tenants table, read by the auditor (cached)."""
+        context = self.context
+        key = context.tenant_key or self.scope.tenant_key
+        if column is None or key is None or context.tenant_table is None:
+            return None
+        cache = (column, tenant)
+        if cache not in self._lookups:
+            query = sql.SQL("SELECT t.{c}::text FROM {table} t WHERE t.{k}::text = %s LIMIT 1").format(
+                c=sql.Identifier(column), k=sql.Identifier(key),
+                table=identifier(context.tenant_table.schema, context.tenant_table.name),
+            )
+            row = bounded(self.conn, self.timeout, query, (tenant,))
+            self._lookups[cache] = row[0] if row else None
+        return self._lookups[cache]
+
+    def _tenant_role(self, tenant: str) -> str:
+        """The role of ``tenant`` (its role column, or the role named like its key), if the
+        auditing role may SET ROLE to it; else ProbeError with the reason."""
+        column = self.context.role_column
+        name = self._tenant_attribute(tenant, column) if column else tenant
+        if name is None:
+            raise ProbeError(f"this tenant has no role in the tenants table's {column} column")
+        reachable = self.conn.execute(_ROLE_REACHABLE, (name,)).fetchone()
+        if reachable is None:
+            raise ProbeError("no role is named like this tenant's role" + (f" ({column})" if column else " (the tenant key)"))
+        if not reachable[0]:
+            raise ProbeError(
+                f"the auditing role may not SET ROLE to this tenant's role {reachable[1]}: GRANT {reachable[1]} TO the auditing role"
+            )
+        return name
+
+    def unset_label(self) -> str:
+        return f"as {self.app_role}, no tenant's role" if self.model == "role" else "reset to ''"
 
     def calibrate(self, tenant: str, sees_own: Callable[[psycopg.Connection], bool]) -> None:
         """Settle how the setting carries a tenant id, on a row of ``tenant`` the app role should see.
@@ -171,8 +350,9 @@ class ProbeContext:
 
     def json_paths(self) -> list[tuple[str, ...]]:
         if self._json_paths is None:
-            texts = [row[0] for row in self.conn.execute(_JSON_SOURCES, (self.setting,)) if row[0]]
-            self._json_paths = json_paths(texts, self.scope.params["tenant_column"])
+            texts = [row[0] for row in self.conn.execute(_JSON_SOURCES, (self.setting,)) if row[0]] if self.setting else []
+            wanted = self.json_path[-1] if self.json_path else self.scope.params["tenant_column"]
+            self._json_paths = json_paths(texts, wanted)
         return self._json_paths
 
     @property
@@ -180,20 +360,29 @@ class ProbeContext:
         return identifier(self.scope.params["tenant_column"])
 
     def as_app(self, tenant: str | None, action: Callable[[psycopg.Connection], Any]) -> Any:
-        """Run ``action`` as the app role with the setting at ``tenant`` ('' = reset, None = untouched).
+        """Run ``action`` as the app role with tenant ``tenant`` in context ('' = the context reset,
+        None = untouched): its setting (the tenant id, its mapped key, or its user), or, for the
+        role model, as the tenant's role instead of the app role.
 
         The savepoint is always rolled back, which also undoes SET LOCAL ROLE and the setting.
         Raises ProbeError when the experiment itself could not run; any other database error is
         returned by the caller's handling as the server refusing the operation.
         """
         settings = self.app_settings()
+        role, pairs = self.app_role, []
+        if tenant == "":
+            pairs = self.settings_for("")
+        elif tenant is not None:
+            subject = self.subject(tenant)
+            role = subject.role or self.app_role
+            pairs = self.settings_for(subject.value) if subject.value is not None else []
         with self.conn.transaction(force_rollback=True):
             self.conn.execute(
                 "SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(self.timeout)),)
             )
-            if tenant is not None:
-                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (self.setting, self.encode(tenant)))
-            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(self.app_role)))  # no params: plain Identifier
+            for name, value in pairs:
+                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))  # no params: plain Identifier
             # What the application's sessions start with (search_path above all), not the auditor's.
             for name, value in settings:
                 self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
@@ -210,8 +399,12 @@ class ProbeContext:
                 name = name.strip().lower()
                 if name and name not in chosen:
                     chosen[name] = value
-            for name in [*_OWN_SETTINGS, self.setting.lower()]:
+            for name in [*_OWN_SETTINGS, *(n.lower() for n in self.context_settings())]:
                 chosen.pop(name, None)
+            # Without ALTER ROLE / DATABASE ... SET search_path, the application's sessions get
+            # PostgreSQL's default, not the auditor's pg_catalog: defaults and policy helpers that
+            # name functions unqualified resolve as they do for the application.
+            chosen.setdefault("search_path", '"$user", public')
             usable: list[tuple[str, str]] = []
             for name, value in chosen.items():
                 if name.startswith(("transaction_", "default_transaction_")):
@@ -336,6 +529,10 @@ def attempt(
         state = exc.sqlstate or ""
         if state.startswith("22"):
             return "error", server_message(exc)
+        if state == "42704" and exc.diag.source_function in _UNKNOWN_SETTING:
+            # current_setting('app.x') without missing_ok, the setting never set in this session:
+            # the policy raises instead of showing rows, i.e. it fails closed (by error).
+            return "error", server_message(exc)
         if state.startswith("23"):
             return _unproven(f"refused by a constraint, not by the tenant fence: {server_message(exc)}")
         return _unproven(server_message(exc), exc)
@@ -347,14 +544,41 @@ def _fence_hint(ctx: ProbeContext, table: TenantTable) -> str:
         "SELECT pg_catalog.quote_ident(%s), pg_catalog.quote_literal(%s::text)",
         (ctx.scope.params["tenant_column"], ctx.setting),
     ).fetchone()
+    context = ctx.context
+    if context.model == "membership" and context.membership is not None:
+        m = context.membership
+        return (
+            f"run `tenantaudit check` findings for {table.schema}.{table.table}: enable and force RLS with policies "
+            f"USING and WITH CHECK ({column} IN (SELECT {m.tenant_column} FROM {m.table.display} WHERE {m.user_column} = "
+            "<the user in context>)), or a STABLE SECURITY DEFINER helper that checks the calling user"
+        )
+    if context.model == "role":
+        return (
+            f"run `tenantaudit check` findings for {table.schema}.{table.table}: enable and force RLS with a RESTRICTIVE "
+            f"policy USING and WITH CHECK ({column} = (SELECT <key> FROM <tenants> WHERE <role column> = current_user))"
+        )
+    if context.model == "mapped":
+        return (
+            f"run `tenantaudit check` findings for {table.schema}.{table.table}: enable and force RLS with a policy "
+            f"USING and WITH CHECK ({column} = (SELECT <key> FROM <tenants> WHERE {context.mapped_key} = "
+            f"current_setting({setting}, true)))"
+        )
     return (
         f"run `tenantaudit check` findings for {table.schema}.{table.table}: enable and force RLS with a policy "
         f"USING and WITH CHECK ({column} = NULLIF(current_setting({setting}, true), '')::<type>)"
     )
 
 
-def setting_is_absent(conn: psycopg.Connection, setting: str) -> bool:
-    return conn.execute("SELECT pg_catalog.current_setting(%s, true) IS NULL", (setting,)).fetchone()[0]
+def setting_is_absent(conn: psycopg.Connection, setting: str | list[str] | None) -> bool:
+    """Whether the context's setting(s) were never set in this session (False without any: the
+    role model has no setting to be absent)."""
+    names = [setting] if isinstance(setting, str) else list(setting or ())
+    if not names:
+        return False
+    return conn.execute(
+        "SELECT pg_catalog.bool_and(pg_catalog.current_setting(n, true) IS NULL) FROM pg_catalog.unnest(%s::text[]) AS n",
+        (names,),
+    ).fetchone()[0]
 
 
 def can_become(conn: psycopg.Connection, role: str) -> bool:
@@ -380,7 +604,7 @@ def unset_outcome(
     ended), the app role must see nothing. Raising an error also keeps rows hidden: 'fails closed
     by error', worth knowing (it breaks every query on that connection) but not a leak."""
     observations = [absent] if absent else []
-    observations.append(("reset to ''", *attempt(ctx, "", visible)))
+    observations.append((ctx.unset_label(), *attempt(ctx, "", visible)))
     leaked = [name for name, status, value in observations if status == "ok" and value]
     errors = [f"{name}: {value}" for name, status, value in observations if status in ("denied", "error")]
     unproven = [f"{name}: {value}" for name, status, value in observations if status == "unproven"]
@@ -443,15 +667,26 @@ def run_read_probes(
         return lambda c: c.execute(query, ()).fetchone()[0]
 
     absent: dict[TenantTable, tuple[str, str, Any]] = {}
-    if setting_is_absent(conn, ctx.setting):
+    if setting_is_absent(conn, ctx.context_settings()):
         absent = {table: observe_absent(ctx, anything_visible(table)) for table in probed}
+    try:
+        among = _read_candidates(ctx)
+    except ProbeError as exc:
+        for table in probed:
+            ctx.record(table, "read", NOT_PROVEN, exc.args[0] if exc.args else str(exc))
+            unset_outcome(ctx, table, anything_visible(table), absent.get(table))
+        return ctx.findings, ctx.results
     for table in probed:
         ident = identifier(table.schema, table.table)
         try:
-            tenant = _some_tenant_with_rows(ctx, ident)
+            tenant = _some_tenant_with_rows(ctx, ident, among)
         except ProbeError as exc:
             ctx.record(table, "read", NOT_PROVEN, str(exc))
             ctx.record(table, "unset-read", NOT_PROVEN, str(exc))
+            continue
+        if tenant is None and among is not None:
+            ctx.record(table, "read", NOT_PROVEN, _no_candidate_reason(ctx))
+            unset_outcome(ctx, table, anything_visible(table), absent.get(table))
             continue
         if tenant is None:
             ctx.record(table, "read", NOT_PROVEN, "no rows with a tenant: use --probe write to test with synthetic rows")
@@ -462,10 +697,95 @@ def run_read_probes(
     return ctx.findings, ctx.results
 
 
-def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Composable) -> str | None:
-    query = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.{col} IS NOT NULL LIMIT 1").format(col=ctx.column, t=ident)
+# At most this many candidate tenants (users with one tenant, reachable tenant roles) are read.
+CANDIDATES = 200
+
+
+def _read_candidates(ctx: ProbeContext) -> list[str] | None:
+    """Tenants that can be put in context alone, read by the auditor once per run (None: any
+    tenant can, as in the setting and mapped models). Membership: tenants of users with exactly
+    one tenant (each registered as that tenant's subject, with a session of the user where the
+    context holds a session id); role: tenants whose role the auditing role may SET ROLE to."""
+    context = ctx.context
+    if context.model == "role":
+        if context.tenant_table is None or not (context.tenant_key or ctx.scope.tenant_key):
+            raise ProbeError("the role model needs the tenants table and its key to find a tenant's role")
+        key = context.tenant_key or ctx.scope.tenant_key
+        named = sql.Identifier(context.role_column) if context.role_column else sql.Identifier(key)
+        query = sql.SQL(
+            "SELECT t.{k}::text FROM {table} t JOIN pg_catalog.pg_roles r ON r.rolname = t.{named}::text "
+            "WHERE pg_catalog.pg_has_role(r.oid, CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000 "
+            "THEN 'SET' ELSE 'MEMBER' END) ORDER BY 1 LIMIT %s"
+        ).format(k=sql.Identifier(key), named=named, table=identifier(context.tenant_table.schema, context.tenant_table.name))
+        return [row[0] for row in _bounded_all(ctx, query, (CANDIDATES,))]
+    if context.model != "membership":
+        return None
+    m = context.membership
+    if m is None:
+        raise ProbeError("the membership model names no membership table")
+    query = sql.SQL(
+        "SELECT pg_catalog.min(m.{t}::text), m.{u}::text FROM {table} m WHERE m.{u} IS NOT NULL AND m.{t} IS NOT NULL "
+        "GROUP BY m.{u} HAVING pg_catalog.count(DISTINCT m.{t}) = 1 ORDER BY 1, 2 LIMIT %s"
+    ).format(t=sql.Identifier(m.tenant_column), u=sql.Identifier(m.user_column), table=identifier(m.table.schema, m.table.name))
+    users: dict[str, str] = {}
+    for tenant, user in _bounded_all(ctx, query, (CANDIDATES,)):
+        users.setdefault(tenant, user)
+    session = context.session
+    for tenant, user in users.items():
+        value = user
+        if session is not None:
+            lookup = sql.SQL("SELECT s.{k}::text FROM {table} s WHERE s.{u}::text = %s AND s.{k} IS NOT NULL LIMIT 1").format(
+                k=sql.Identifier(session.key_column), u=sql.Identifier(session.user_column),
+                table=identifier(session.table.schema, session.table.name),
+            )
+            row = bounded(ctx.conn, ctx.timeout, lookup, (user,))
+            if row is None:
+                continue  # a user without a session cannot be put in this context
+            value = row[0]
+        ctx.subjects[tenant] = Subject(frozenset([tenant]), value=value, user=user)
+    return list(ctx.subjects)
+
+
+def _no_candidate_reason(ctx: ProbeContext) -> str:
+    context = ctx.context
+    if context.model == "role":
+        return (
+            "no tenant that owns rows here has a role the auditing role may SET ROLE to "
+            f"({'its ' + context.role_column if context.role_column else 'a role named like the tenant'}): "
+            "GRANT the tenant roles TO the auditing role"
+        )
+    table = context.membership.table.display if context.membership else "the membership table"
+    if context.session is not None:
+        return NO_SINGLE_TENANT_USER.format(table=table) + f" (and has a session in {context.session.table.display})"
+    return NO_SINGLE_TENANT_USER.format(table=table)
+
+
+def _bounded_all(ctx: ProbeContext, query: sql.Composable, params=None) -> list[tuple]:
+    """Like data_checks.bounded, every row; a timeout or error is a ProbeError (not proven)."""
     try:
-        row = bounded(ctx.conn, ctx.timeout, query, ())
+        with ctx.conn.transaction(force_rollback=True):
+            ctx.conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(ctx.timeout)),))
+            return ctx.conn.execute(query, params).fetchall()
+    except psycopg.errors.QueryCanceled as exc:
+        raise ProbeError(f"reading the tenant context did not finish within --data-timeout {ctx.timeout}", exc.sqlstate) from None
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        raise ProbeError(f"the tenant context could not be read: {server_message(exc)}",
+                         exc.sqlstate if server_side_state(exc.sqlstate) else None) from None
+
+
+def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Composable, among: list[str] | None = None) -> str | None:
+    """A tenant owning rows of the table (among ``among``, the tenants the model can put in
+    context alone, when given)."""
+    if among is not None and not among:
+        return None
+    where = sql.SQL(" AND x.{col}::text = ANY (%s::text[])").format(col=ctx.column) if among is not None else sql.SQL("")
+    query = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.{col} IS NOT NULL{where} LIMIT 1").format(
+        col=ctx.column, t=ident, where=where
+    )
+    try:
+        row = bounded(ctx.conn, ctx.timeout, query, (among,) if among is not None else ())
     except psycopg.errors.QueryCanceled as exc:
         raise ProbeError(f"finding a tenant's rows did not finish within --data-timeout {ctx.timeout}", exc.sqlstate) from None
     except psycopg.OperationalError:
@@ -476,13 +796,29 @@ def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Composable) -> str | No
 
 
 def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Composable, tenant: str) -> None:
-    others = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE x.{col}::text IS DISTINCT FROM %s)").format(
+    """With ``tenant`` in context, is a row of a tenant outside the context's tenant set visible?
+    Reported only once the auditor, reading that very row itself, has confirmed its tenant is
+    outside the set (for membership: none of the user's memberships names it)."""
+    try:
+        subject = ctx.subject(tenant)
+    except ProbeError as exc:
+        ctx.record(table, "read", NOT_PROVEN, Reason(str(exc), exc.cause))
+        return
+    own_set = ctx.tenant_set(subject)
+    if own_set is None:
+        ctx.record(table, "read", NOT_PROVEN, "the auditing role could not read the user's memberships")
+        return
+    own_tenants = sorted(own_set)
+    outside = sql.SQL("x.{col} IS NOT NULL AND NOT (x.{col}::text = ANY (%s::text[]))").format(col=ctx.column)
+    others = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE ").format(t=ident) + outside + sql.SQL(")")
+    seen_row = sql.SQL("SELECT x.tableoid::pg_catalog.oid, x.ctid::pg_catalog.text FROM {t} x WHERE ").format(t=ident) + outside + sql.SQL(" LIMIT 1")
+    whose = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.tableoid = %s AND x.ctid = %s::pg_catalog.tid").format(
         t=ident, col=ctx.column
     )
     own = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE x.{col}::text = %s)").format(t=ident, col=ctx.column)
     # As the auditor first: without rows of another tenant there is nothing to leak.
     try:
-        (exists,) = bounded(ctx.conn, ctx.timeout, others, (tenant,))
+        (exists,) = bounded(ctx.conn, ctx.timeout, others, (own_tenants,))
     except psycopg.errors.QueryCanceled as exc:
         ctx.record(
             table, "read", NOT_PROVEN,
@@ -493,27 +829,53 @@ def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Compos
         ctx.record(table, "read", NOT_PROVEN, "only one tenant owns rows: use --probe write to test with synthetic rows")
         return
     ctx.calibrate(tenant, lambda c: c.execute(own, (tenant,)).fetchone()[0])
-    status, value = attempt(ctx, tenant, lambda c: c.execute(others, (tenant,)).fetchone()[0])
+    status, value = attempt(ctx, tenant, lambda c: c.execute(seen_row, (own_tenants,)).fetchone())
     if status == "ok" and value:
-        ctx.record(table, "read", LEAK, "rows of other tenants visible with one tenant set")
+        # The proof: the auditor reads the row the app role saw, and its tenant is outside the set.
+        row = bounded(ctx.conn, ctx.timeout, whose, tuple(value))
+        proven, why = ctx.outside(subject, row[0] if row else None)
+        if not proven:
+            ctx.record(table, "read", NOT_PROVEN, f"a row was visible, but it is not proven another tenant's: {why}")
+            return
+        ctx.record(table, "read", LEAK, "rows of other tenants visible with one tenant in context")
         ctx.leak(
             table,
             "probe-read-leak",
             Severity.CRITICAL,
-            f"as {ctx.app_role} with one tenant set, rows of other tenants in {table.schema}.{table.table} were visible",
+            f"as {_acting(ctx)} with one tenant in context ({_context_words(ctx)}), a row of a tenant outside the context's "
+            f"tenant set in {table.schema}.{table.table} was visible (confirmed by the auditing role's own read of that row)",
             _fence_hint(ctx, table),
         )
     elif status == "ok":
         # Seeing nothing proves the fence only if the tenant sees its own rows.
         sees_own = attempt(ctx, tenant, lambda c: c.execute(own, (tenant,)).fetchone()[0])
         if sees_own == ("ok", True):
-            ctx.record(table, "read", PASS, "only the set tenant's rows visible")
+            ctx.record(table, "read", PASS, "only the rows of the tenant in context visible")
         else:
             ctx.record(table, "read", NOT_PROVEN, OWN_ROWS_HIDDEN)
     elif status in ("denied", "error"):
         ctx.record(table, "read", FAILS_CLOSED_BY_ERROR, str(value))
     else:
         ctx.record(table, "read", NOT_PROVEN, str(value))
+
+
+def _acting(ctx: ProbeContext) -> str:
+    return f"the tenant's role (not {ctx.app_role})" if ctx.model == "role" else ctx.app_role
+
+
+def _context_words(ctx: ProbeContext) -> str:
+    """How tenant A was put in context, in words (no values)."""
+    context = ctx.context
+    if context.model == "membership":
+        where = "a session of " if context.session else ""
+        return f"{where}a user whose only tenant is A, in {ctx.setting}" + (
+            f" -> {' -> '.join(ctx.json_path)}" if ctx.json_path else ""
+        )
+    if context.model == "role":
+        return "SET ROLE to tenant A's role"
+    if context.model == "mapped":
+        return f"tenant A's {context.mapped_key} in {ctx.setting}"
+    return f"tenant A's id in {ctx.setting}" + (f" -> {' -> '.join(ctx.json_path)}" if ctx.json_path else "")
 
 
 OWN_ROWS_HIDDEN = (
@@ -910,34 +1272,43 @@ def _write_probes(
     # What the probes make the server execute, read first (side_effects.py); synthetic tenants go
     # into the tenants table too: where that is unsafe, no table is probed.
     tenants_oid = scope.params["tenant_table"]
+    # The membership model's synthetic users go into its membership (and users, sessions) tables.
+    members = _member_tables(ctx)
     unsafe = {} if probe_side_effects else side_effect_skips(
-        conn, tables, ("read", "insert", "update", "delete", "move", "unset-read"), inserted=(tenants_oid,)
+        conn, tables, ("read", "insert", "update", "delete", "move", "unset-read"), inserted=(tenants_oid, *members)
     )
     tenants_unsafe = unsafe.pop(tenants_oid, None)
+    if tenants_unsafe:
+        tenants_unsafe = f"synthetic tenants are inserted into the tenants table, where {tenants_unsafe}"
+    for oid in members:
+        why = unsafe.pop(oid, None)
+        if why and not tenants_unsafe:
+            tenants_unsafe = f"synthetic users of the membership model are inserted into {members[oid]}, where {why}"
     probed: list[int] = []
     for oid, table in by_oid.items():
         if tenants_unsafe or table in unsafe:
-            reason = unsafe.get(table) or f"synthetic tenants are inserted into the tenants table, where {tenants_unsafe}"
+            reason = unsafe.get(table) or tenants_unsafe
             _not_proven_all(ctx, table, reason, SKIPPED)
         elif oid in triggered and not probe_triggers:
             _not_proven_all(ctx, table, "has triggers, which can act outside the transaction: pass --probe-triggers", SKIPPED)
         else:
             probed.append(oid)
     # 42501 is a refusal by a policy only where the app role holds the privilege (attempt()).
-    ctx.privileges = load_privileges(conn, app_role, [by_oid[oid] for oid in probed], scope.params["tenant_column"])
-    absent_at_start = setting_is_absent(conn, ctx.setting)
+    ctx.privileges = load_privileges(conn, _privileged_role(ctx), [by_oid[oid] for oid in probed], scope.params["tenant_column"])
+    absent_at_start = setting_is_absent(conn, ctx.context_settings())
     column_types = dict(conn.execute(_COLUMN_TYPES, (probed, scope.params["tenant_column"])).fetchall())
     # The catalog is read once (it locks system catalogs only); synthetic rows go in as each table's owner.
     synth = Synthesizer(
         conn, probed, tenant_column=scope.params["tenant_column"], tenant_table_oid=scope.params["tenant_table"],
-        as_owner=True,
+        as_owner=True, also=list(members),
+        tenant_fill=(ctx.context.mapped_key,) if ctx.model == "mapped" and ctx.context.mapped_key else (),
     )
-    batches = plan_batches(conn, synth.order(), scope.params["tenant_table"])
+    batches = plan_batches(conn, synth.order(), scope.params["tenant_table"], always=tuple(members))
     conn.rollback()
     sequences_before = sequence_values(conn, lock_budget(conn))
 
     for position, batch in enumerate(batches):
-        if conn.broken or conn.closed or (absent_at_start and not setting_is_absent(conn, ctx.setting)):
+        if conn.broken or conn.closed or (absent_at_start and not setting_is_absent(conn, ctx.context_settings())):
             # A set_config, even rolled back, leaves the setting defined for the session: the
             # "setting absent" experiment needs a session where it never was.
             try:
@@ -999,7 +1370,7 @@ def _fill_missing(ctx: ProbeContext, table: TenantTable, reason: str) -> None:
             ctx.record(table, operation, NOT_PROVEN, reason)
 
 
-def plan_batches(conn: psycopg.Connection, ordered: list[int], tenant_table: int) -> list[list[int]]:
+def plan_batches(conn: psycopg.Connection, ordered: list[int], tenant_table: int, always: tuple[int, ...] = ()) -> list[list[int]]:
     """The tables (in FK order) cut into batches whose estimated locks stay under
     max_locks_per_transaction / LOCK_SHARE. A table's estimate is every relation a probe of it
     can lock (itself, its partitions, the tables its foreign keys reference, up the chain, as
@@ -1031,7 +1402,7 @@ def plan_batches(conn: psycopg.Connection, ordered: list[int], tenant_table: int
     def rows_in(oid: int) -> set[int]:
         """The table and every table its synthetic rows need rows in (FK parents, transitively)."""
         seen: set[int] = set()
-        stack = [oid, tenant_table]
+        stack = [oid, tenant_table, *always]  # every batch also makes rows there (a model's users)
         while stack:
             r = stack.pop()
             if r not in seen:
@@ -1090,11 +1461,25 @@ def _write_batch(
 
         raise ConnectError("--probe write needs a writable server: its transactions are read-only", fix=READ_ONLY_FIX)
     try:
-        tenants = {"A": synth.new_tenant(), "B": synth.new_tenant()}
+        tenants = {"A": _tenant_a(ctx, synth), "B": synth.new_tenant()}
     except Unsatisfiable as exc:
         for oid in batch:
             _not_proven_all(ctx, by_oid[oid], f"no synthetic tenant could be created: {exc.reason}")
         return
+    except ProbeError as exc:
+        for oid in batch:
+            _not_proven_all(ctx, by_oid[oid], Reason(str(exc), exc.cause))
+        return
+    if ctx.model == "membership":
+        # A user whose tenants are exactly {A} (and one for B, for the auditor's own aim at B's row).
+        for label, tenant in tenants.items():
+            try:
+                ctx.subjects[str(tenant)] = _synthetic_member(ctx, synth, tenant)
+            except Unsatisfiable as exc:
+                if label == "A":
+                    for oid in batch:
+                        _not_proven_all(ctx, by_oid[oid], f"no synthetic user with a membership of tenant A: {exc.reason}")
+                    return
     pairs = {oid: SyntheticPair(by_oid[oid], oid, column_types[oid]) for oid in batch}
     failures: dict[int, str] = {}
 
@@ -1107,7 +1492,7 @@ def _write_batch(
                 try:
                     with conn.transaction():
                         if with_setting:
-                            conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, ctx.encode(str(tenant))))
+                            ctx.enter(str(tenant))
                         pair.rows[label] = synth.insert_row(oid, tenant, parents=parents, fallback=with_setting)
                     failures.pop(oid, None)
                 except Unsatisfiable as exc:
@@ -1138,14 +1523,107 @@ def _write_batch(
             continue
         parents_b = {p_oid: p.rows["B"] for p_oid, p in pairs.items() if "B" in p.rows}
         try:
-            _probe_pair(ctx, synth, pair, tenants, parents_b)
-            unset_outcome(ctx, table, _row_visible(pair, "A", "B"), absent.get(oid))
+            if _probe_pair(ctx, synth, pair, tenants, parents_b) is not False:
+                unset_outcome(ctx, table, _row_visible(pair, "A", "B"), absent.get(oid))
         except psycopg.Error as exc:
             state = trouble.note(exc, oid)
             if conn.broken or state is None:
                 raise
             _fill_missing(ctx, table, Reason(f"the server could not run the probe: {server_message(exc)}", state))
     trouble.table = None
+
+
+_MEMBER_TABLES = """
+SELECT r.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(r.relname), u.n
+FROM ROWS FROM (pg_catalog.unnest(%(schemas)s::text[]), pg_catalog.unnest(%(tables)s::text[])) WITH ORDINALITY AS u (s, t, n)
+JOIN pg_catalog.pg_namespace n ON n.nspname = u.s
+JOIN pg_catalog.pg_class r ON r.relnamespace = n.oid AND r.relname = u.t
+UNION ALL
+SELECT k.confrelid, pg_catalog.quote_ident(fn.nspname) || '.' || pg_catalog.quote_ident(f.relname), 0
+FROM pg_catalog.pg_constraint k
+JOIN pg_catalog.pg_class c ON c.oid = k.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+JOIN pg_catalog.pg_class f ON f.oid = k.confrelid JOIN pg_catalog.pg_namespace fn ON fn.oid = f.relnamespace
+WHERE k.contype = 'f' AND pg_catalog.cardinality(k.conkey) = 1
+  AND cn.nspname = %(member_schema)s AND c.relname = %(member_table)s AND a.attname = %(user_column)s
+ORDER BY 3
+"""
+
+
+def _member_tables(ctx: ProbeContext) -> dict[int, str]:
+    """Membership model: oid -> name of the tables synthetic users go into (the membership table
+    first, its sessions table, the users table its user column references). Empty otherwise."""
+    context = ctx.context
+    if context.model != "membership" or context.membership is None:
+        return {}
+    m = context.membership
+    named = [m.table] + ([context.session.table] if context.session else [])
+    rows = ctx.conn.execute(
+        _MEMBER_TABLES,
+        {"schemas": [r.schema for r in named], "tables": [r.name for r in named], "member_schema": m.table.schema,
+         "member_table": m.table.name, "user_column": m.user_column},
+    ).fetchall()
+    found = {oid: name for oid, name, _n in rows}
+    ctx._lookups["member_oids"] = {n: oid for oid, _name, n in rows}  # 1: membership, 2: sessions
+    return found
+
+
+def _privileged_role(ctx: ProbeContext) -> str:
+    """The role whose privileges judge 42501 (attempt()): the app role, or for the role model
+    the first tenant role the auditor may become (tenant roles are granted alike)."""
+    if ctx.model != "role":
+        return ctx.app_role
+    try:
+        candidates = _read_candidates(ctx)
+        return ctx.subject(candidates[0]).role if candidates else ctx.app_role
+    except ProbeError:
+        return ctx.app_role
+
+
+def _tenant_a(ctx: ProbeContext, synth) -> Any:
+    """Tenant A of a write batch: a synthetic tenant; for the role model an existing tenant
+    whose role the auditing role may SET ROLE to (a synthetic tenant would have no role)."""
+    if ctx.model != "role":
+        return synth.new_tenant()
+    candidates = _read_candidates(ctx)
+    if not candidates:
+        raise ProbeError(_no_candidate_reason(ctx).replace("that owns rows here ", ""))
+    ctx.subject(candidates[0])
+    return candidates[0]
+
+
+def _synthetic_member(ctx: ProbeContext, synth, tenant: Any) -> Subject:
+    """A fresh user whose only membership is ``tenant``, inserted as the owners of the users and
+    membership tables (and a session of it, where the context holds a session id), like every
+    synthetic row: all rolled back with the batch."""
+    context = ctx.context
+    m = context.membership
+    oids = ctx._lookups.get("member_oids", {})
+    member_oid = oids.get(1)
+    if member_oid is None:
+        from .synth import Unsatisfiable
+
+        raise Unsatisfiable(f"membership table {m.table.display} not found")
+    parents: dict[int, Any] = {}
+    user_row = None
+    user_fk = synth.foreign_key_of(member_oid, m.user_column)
+    if user_fk is not None:
+        user_row = synth.insert_row(user_fk[0], None, fallback=True)
+        user = user_row.values[user_fk[1]]
+        parents[user_fk[0]] = user_row
+    else:
+        user = synth.value_for(member_oid, m.user_column)
+    synth.insert_row(member_oid, tenant, parents=parents, fixed={m.user_column: user, m.tenant_column: tenant}, fallback=True)
+    value = str(user)
+    if context.session is not None:
+        session_oid = oids.get(2)
+        if session_oid is None:
+            from .synth import Unsatisfiable
+
+            raise Unsatisfiable(f"sessions table {context.session.table.display} not found")
+        session = synth.insert_row(session_oid, None, parents=parents, fixed={context.session.user_column: user}, fallback=True)
+        value = str(session.values[context.session.key_column])
+    return Subject(frozenset([str(tenant)]), value=value, user=str(user), user_row=user_row)
 
 
 def _locate(ref) -> tuple[sql.Composable, tuple]:
@@ -1189,8 +1667,8 @@ def _on_row(
 
     try:
         with ctx.conn.transaction(force_rollback=True):
-            # The row's own tenant set, in case RLS applies to the auditing role as well.
-            ctx.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (ctx.setting, ctx.encode(str(tenants[label]))))
+            # The row's own tenant in context, in case RLS applies to the auditing role as well.
+            ctx.enter(str(tenants[label]))
             ctx.conn.execute(declare, located)
             if ctx.conn.execute(sql.SQL("FETCH NEXT FROM {}").format(_CURSOR), ()).fetchone() is None:
                 return "unproven", "the auditing role cannot see the synthetic row to aim the probe at it"
@@ -1203,7 +1681,7 @@ def _on_row(
 
 def _probe_pair(
     ctx: ProbeContext, synth, pair: SyntheticPair, tenants: dict[str, Any], parents_b: dict[int, Any]
-) -> None:
+) -> bool | None:
     """As the app role with tenant A set: read, update (or take over), delete B's row; insert a row
     for B; move A's row to B. Each denied or invisible is a pass."""
     from .synth import Unsatisfiable
@@ -1212,6 +1690,11 @@ def _probe_pair(
     tenant_a = str(tenants["A"])
     # Refusing B's row proves the fence only if tenant A can see its own row (first settling how
     # the setting carries a tenant id: the id itself, or a JSON document holding it).
+    try:
+        subject_a = ctx.subject(tenant_a)
+    except ProbeError as exc:
+        _not_proven_all(ctx, table, Reason(str(exc), exc.cause))
+        return False
     ctx.calibrate(tenant_a, _row_visible(pair, "A"))
     sees_own = attempt(ctx, tenant_a, _row_visible(pair, "A")) == ("ok", True)
 
@@ -1224,12 +1707,15 @@ def _probe_pair(
             ctx.record(table, operation, PASS, f"refused: {value}")
         elif status == "error":
             ctx.record(table, operation, FAILS_CLOSED_BY_ERROR, str(value))
+        elif leaked and not (proof := ctx.outside(subject_a, str(tenants["B"])))[0]:
+            ctx.record(table, operation, NOT_PROVEN, f"B's row was reached, but it is not proven another tenant's: {proof[1]}")
         elif leaked:
             ctx.record(table, operation, LEAK, what)
             category, severity = (
                 ("probe-read-leak", Severity.CRITICAL) if operation == "read" else ("probe-write-leak", Severity.CRITICAL)
             )
-            ctx.leak(table, category, severity, f"as {ctx.app_role} with tenant A set, {what} in {table.schema}.{table.table}",
+            ctx.leak(table, category, severity,
+                     f"as {_acting(ctx)} with tenant A in context ({_context_words(ctx)}), {what} in {table.schema}.{table.table}",
                      _fence_hint(ctx, table))
         elif not sees_own:
             ctx.record(table, operation, NOT_PROVEN, OWN_ROWS_HIDDEN)
@@ -1274,4 +1760,33 @@ def _probe_pair(
     status, value = attempt(
         ctx, tenant_a, _trouble.watch(lambda c: c.execute(insert, params).rowcount), needs=(table, "INSERT")
     )
-    outcome("insert", status, value, status == "ok" and value > 0, "a row could be inserted for another tenant")
+    what = "a row could be inserted for another tenant"
+    if pair.oid == ctx._lookups.get("member_oids", {}).get(1) and not (status == "ok" and value > 0):
+        # The takeover path: the user in context adds itself to tenant B (an INSERT policy that
+        # checks only `user_id = auth.uid()` lets any user join any tenant).
+        taken = _join_other_tenant(ctx, synth, pair, tenants, parents_b, subject_a)
+        if taken is not None and (taken[0] == "ok" and taken[1] > 0 or status == "unproven"):
+            (status, value), what = taken, (
+                "a membership row could be inserted for another tenant, naming the user in context "
+                "(a takeover path: the user joins tenant B)"
+            )
+    outcome("insert", status, value, status == "ok" and value > 0, what)
+
+
+def _join_other_tenant(
+    ctx: ProbeContext, synth, pair: SyntheticPair, tenants: dict[str, Any], parents_b: dict[int, Any], subject_a: Subject
+) -> tuple[str, Any] | None:
+    """As the app role with user U (tenant A) in context: INSERT a membership row (U, B)."""
+    from .synth import Unsatisfiable
+
+    m = ctx.context.membership
+    parents = dict(parents_b)
+    if subject_a.user_row is not None:
+        parents[subject_a.user_row.table_oid] = subject_a.user_row
+    user = subject_a.user_row.values[synth.foreign_key_of(pair.oid, m.user_column)[1]] if subject_a.user_row else subject_a.user
+    try:
+        values = synth.make_row_values(pair.oid, tenants["B"], parents=parents, fixed={m.user_column: user, m.tenant_column: tenants["B"]})
+    except Unsatisfiable as exc:
+        return "unproven", exc.reason
+    insert, params = synth.insert_statement(pair.oid, values)
+    return attempt(ctx, str(tenants["A"]), _trouble.watch(lambda c: c.execute(insert, params).rowcount), needs=(pair.table, "INSERT"))

@@ -150,6 +150,7 @@ class _Table:
     owner: str = ""  # the owner's role name, as set_config('role', ...) takes it
     owner_display: str = ""  # quoted as SQL needs it: for messages
     can_become: bool = True  # the current role may SET ROLE to the owner
+    search_path: str = '"$user", public'  # the owner's sessions' search_path (see _TABLES_SQL)
 
 
 _TABLES_SQL = """
@@ -165,7 +166,17 @@ SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind, c.relispartitio
        pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)) AS owner_display,
        -- PostgreSQL 16 separates membership from the right to SET ROLE
        pg_catalog.pg_has_role(c.relowner, CASE WHEN pg_catalog.current_setting('server_version_num')::int >= 160000
-                                               THEN 'SET' ELSE 'MEMBER' END) AS can_become
+                                               THEN 'SET' ELSE 'MEMBER' END) AS can_become,
+       -- the search_path the owner's own sessions get in this database (ALTER ROLE / DATABASE ... SET,
+       -- the most specific first), else PostgreSQL's default: defaults and CHECK functions are written for it
+       COALESCE((
+         SELECT pg_catalog.substr(cfg, pg_catalog.strpos(cfg, '=') + 1)
+         FROM pg_catalog.pg_db_role_setting d, pg_catalog.unnest(d.setconfig) AS cfg
+         WHERE pg_catalog.lower(pg_catalog.split_part(cfg, '=', 1)) = 'search_path'
+           AND d.setdatabase IN (0, (SELECT db.oid FROM pg_catalog.pg_database db WHERE db.datname = pg_catalog.current_database()))
+           AND d.setrole IN (0, c.relowner)
+         ORDER BY (d.setdatabase <> 0 AND d.setrole <> 0) DESC, (d.setrole <> 0) DESC, (d.setdatabase <> 0) DESC
+         LIMIT 1), '"$user", public') AS search_path
 FROM closure
 JOIN pg_catalog.pg_class c ON c.oid = closure.oid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -310,6 +321,7 @@ def _load_catalog(conn: psycopg.Connection, roots: list[int]) -> tuple[dict[int,
             r["oid"]: _Table(
                 r["oid"], r["schema"], r["name"], r["display"], r["relkind"], is_partition=r["relispartition"],
                 owner=r["owner"], owner_display=r["owner_display"], can_become=r["can_become"],
+                search_path=r["search_path"],
             )
             for r in cur.execute(_TABLES_SQL, {"roots": roots}).fetchall()
         }
@@ -799,6 +811,8 @@ class Synthesizer:
         tenant_table_oid: int,
         seed: int = 0,
         as_owner: bool = False,
+        also: list[int] = (),
+        tenant_fill: tuple[str, ...] = (),
     ):
         self.conn = conn
         self.tenant_column = tenant_column
@@ -810,8 +824,10 @@ class Synthesizer:
         self._me = conn.execute("SELECT current_user::pg_catalog.text").fetchone()[0] if as_owner else None
         self._requested = list(dict.fromkeys(table_oids))
         self._values = _ValueSource(seed)
-        self._tables, self._domain_checks = _load_catalog(conn, [*self._requested, tenant_table_oid])
-        for oid in [*self._requested, tenant_table_oid]:
+        # ``also``: tables rows are made in without being probed (a membership model's users,
+        # memberships and sessions): loaded with the rest, not in order().
+        self._tables, self._domain_checks = _load_catalog(conn, [*self._requested, tenant_table_oid, *also])
+        for oid in [*self._requested, tenant_table_oid, *also]:
             if oid not in self._tables:
                 raise ValueError(f"no table with oid {oid}")
         # Columns of the tenants table that a wider foreign key references beside its key, e.g.
@@ -824,6 +840,8 @@ class Synthesizer:
             if fk.ref_table == tenant_table_oid and len(fk.ref_columns) > 1
             for ref in fk.ref_columns
         }
+        # and columns the caller needs on every synthetic tenant (a mapped model's slug, even if nullable)
+        self._tenant_fill |= {name for name in tenant_fill if name in self._tables[tenant_table_oid].columns}
 
     # ---- public API ----
 
@@ -857,23 +875,28 @@ class Synthesizer:
         return key[0] if len(key) == 1 else key
 
     def insert_row(
-        self, table_oid: int, tenant: Any, *, parents: dict[int, RowRef] | None = None, fallback: bool = False
+        self, table_oid: int, tenant: Any, *, parents: dict[int, RowRef] | None = None, fallback: bool = False,
+        fixed: dict[str, Any] | None = None,
     ) -> RowRef:
-        """Insert one row of tenant `tenant` (FKs to `parents` where given). Raises Unsatisfiable.
+        """Insert one row of tenant `tenant` (FKs to `parents` where given, columns in ``fixed`` set
+        to those values, e.g. a membership's user). Raises Unsatisfiable.
 
         With ``as_owner`` and ``fallback``, a row that row level security refuses to the owner
         (FORCEd policies that do not admit it) is inserted by the current role instead, where that
         runs none of the owner's code (see _auditor_refuses)."""
         self._fallback = fallback
         try:
-            row, _ = self._synthesize(self._table(table_oid), tenant, parents or {}, keep=True, depth=0, path=frozenset())
+            row, _ = self._synthesize(
+                self._table(table_oid), tenant, parents or {}, keep=True, depth=0, path=frozenset(), fixed=fixed
+            )
         finally:
             self._fallback = False
         assert row is not None
         return row
 
     def make_row_values(
-        self, table_oid: int, tenant: Any, parents: dict[int, RowRef] | None = None, *, verify: bool = True
+        self, table_oid: int, tenant: Any, parents: dict[int, RowRef] | None = None, *, verify: bool = True,
+        fixed: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The column -> value mapping insert_row would use; no row of this table is left behind.
 
@@ -885,9 +908,21 @@ class Synthesizer:
         """
         table = self._table(table_oid)
         if not verify:
-            return dict(self._draft(table, tenant, parents or {}, depth=0, path=frozenset()).values)
-        _, values = self._synthesize(table, tenant, parents or {}, keep=False, depth=0, path=frozenset())
+            return dict(self._draft(table, tenant, parents or {}, depth=0, path=frozenset(), fixed=fixed).values)
+        _, values = self._synthesize(table, tenant, parents or {}, keep=False, depth=0, path=frozenset(), fixed=fixed)
         return values
+
+    def foreign_key_of(self, table_oid: int, column: str) -> tuple[int, str] | None:
+        """(referenced table oid, referenced column) of the single-column foreign key on
+        ``column``, if there is one (a membership's user column -> users.id)."""
+        for fk in self._table(table_oid).fks:
+            if fk.columns == (column,):
+                return fk.ref_table, fk.ref_columns[0]
+        return None
+
+    def value_for(self, table_oid: int, column: str) -> Any:
+        """A fresh value of ``column``'s type (a user id where users are no table here)."""
+        return self._values.for_column(self._table(table_oid).columns[column])
 
     def insert_statement(self, table_oid: int, values: dict[str, Any]) -> tuple[sql.Composed, list[Any]]:
         """INSERT for `values` with each parameter cast to its column type: for callers that run
@@ -913,13 +948,14 @@ class Synthesizer:
             raise ValueError(f"table oid {oid} was not loaded by this Synthesizer") from None
 
     def _synthesize(
-        self, table: _Table, tenant: Any, parents: dict[int, RowRef], *, keep: bool, depth: int, path: frozenset
+        self, table: _Table, tenant: Any, parents: dict[int, RowRef], *, keep: bool, depth: int, path: frozenset,
+        fixed: dict[str, Any] | None = None,
     ) -> tuple[RowRef | None, dict[str, Any]]:
         """Propose a row, let the server judge it, adjust, repeat. Each attempt is a savepoint."""
         self._require_transaction()
         if self.as_owner and not table.can_become:
             raise Unsatisfiable(self.owner_unreachable(table))
-        draft = self._draft(table, tenant, parents, depth=depth, path=path)
+        draft = self._draft(table, tenant, parents, depth=depth, path=path, fixed=fixed)
         as_auditor = False
         for _ in range(MAX_ATTEMPTS):
             try:
@@ -946,11 +982,18 @@ class Synthesizer:
                 self._recover(draft, exc, tenant, parents, depth, path)
         raise Unsatisfiable(f"no row for {table.display} within {MAX_ATTEMPTS} attempts")
 
-    def _draft(self, table: _Table, tenant: Any, parents: dict[int, RowRef], *, depth: int, path: frozenset) -> _Draft:
-        """The first proposal: tenant column, NOT NULL columns without default, FKs, a partition."""
+    def _draft(
+        self, table: _Table, tenant: Any, parents: dict[int, RowRef], *, depth: int, path: frozenset,
+        fixed: dict[str, Any] | None = None,
+    ) -> _Draft:
+        """The first proposal: fixed columns, tenant column, NOT NULL columns without default, FKs, a partition."""
         draft = _Draft(table)
+        for name, value in (fixed or {}).items():
+            if name not in table.columns:
+                raise ValueError(f"{table.display} has no column {name!r}")
+            draft.pin(name, value)
         tenant_col = table.columns.get(self.tenant_column)
-        if tenant_col is not None and table.oid != self.tenant_table_oid and tenant is not None:
+        if tenant_col is not None and table.oid != self.tenant_table_oid and tenant is not None and not draft.fixed(tenant_col.name):
             draft.pin(tenant_col.name, tenant)
         fk_columns = {name for fk in table.fks for name in fk.columns}
         for column in table.columns.values():
@@ -1000,14 +1043,25 @@ class Synthesizer:
         """With ``as_owner``: the block runs as the table's owner. Only ever inside a savepoint:
         if the block fails, rolling the savepoint back restores the role; if it succeeds, the
         role is put back here, before the savepoint is released."""
-        if not (self.as_owner and switch) or table.owner == self._me:
+        if not (self.as_owner and switch):
             yield
             return
-        prior = self.conn.execute(
-            "SELECT pg_catalog.current_setting('role'), pg_catalog.set_config('role', %s, true)", (table.owner,)
-        ).fetchone()[0]
+        # The owner's role and the owner's search_path: a default such as make_code() whose body
+        # calls an unqualified helper resolves it as in the owner's own sessions, not under the
+        # auditor's pg_catalog-only path. (Side effects were judged for any schema's namesakes.)
+        # (A table the auditor owns needs no role switch: current_setting('role') stays as it is.)
+        role = None if table.owner == self._me else table.owner
+        prior_role, prior_path = self.conn.execute(
+            "SELECT pg_catalog.current_setting('role'), pg_catalog.current_setting('search_path'),"
+            " pg_catalog.set_config('role', COALESCE(%s, pg_catalog.current_setting('role')), true),"
+            " pg_catalog.set_config('search_path', %s, true)",
+            (role, table.search_path),
+        ).fetchone()[:2]
         yield
-        self.conn.execute("SELECT pg_catalog.set_config('role', %s, true)", (prior,))
+        self.conn.execute(
+            "SELECT pg_catalog.set_config('role', %s, true), pg_catalog.set_config('search_path', %s, true)",
+            (prior_role, prior_path),
+        )
 
     def _next_route(self, draft: _Draft) -> bool:
         """Set the partition key columns to the next route's values (the tenant column stays)."""
