@@ -261,3 +261,200 @@ def test_defaults_use_the_owners_search_path_setting(db):
     show(report, "invoices")
     seen = outcomes(report, "invoices")
     assert all(seen[op] == PASS for op in WRITE_OPERATIONS), seen
+
+
+# -- membership: basejump-style accounts + account_user, SECURITY DEFINER helpers ------------------
+
+USER_1 = "00000000-0000-0000-0000-000000000001"  # personal account P1 has this same id
+USER_2 = "00000000-0000-0000-0000-000000000002"
+TEAM_Q = "00000000-0000-0000-0000-0000000000aa"
+USER_3 = "00000000-0000-0000-0000-000000000003"  # personal account P3 only
+
+
+@pytest.fixture
+def accounts(db):
+    """accounts (a personal account's id is its owner's user id), account_user (user, account,
+    role), documents fenced through a STABLE SECURITY DEFINER helper that reads auth.uid()."""
+    app = quote(db.app_role)
+    db.sql(
+        f"""
+        CREATE SCHEMA auth;
+        GRANT USAGE ON SCHEMA auth TO {app};
+        CREATE TABLE auth.users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text);
+        -- auth.uid(): the JWT's sub, from the legacy claim setting or the claims document
+        CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$
+          SELECT NULLIF(COALESCE(NULLIF(current_setting('request.jwt.claim.sub', true), ''),
+                                 NULLIF(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'), '')::uuid
+        $$;
+        CREATE TABLE accounts (
+          id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+          name text NOT NULL,
+          personal_account boolean NOT NULL DEFAULT false
+        );
+        CREATE TABLE account_user (
+          user_id uuid NOT NULL REFERENCES auth.users (id),
+          account_id uuid NOT NULL REFERENCES accounts (id),
+          account_role text NOT NULL DEFAULT 'member' CHECK (account_role IN ('owner', 'member')),
+          PRIMARY KEY (user_id, account_id)
+        );
+        CREATE FUNCTION public.get_accounts_with_role(wanted text DEFAULT NULL) RETURNS SETOF uuid
+          LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+          SELECT au.account_id FROM public.account_user au
+          WHERE au.user_id = auth.uid() AND (wanted IS NULL OR au.account_role = wanted)
+        $$;
+        CREATE TABLE documents (
+          id uuid NOT NULL DEFAULT gen_random_uuid(),
+          account_id uuid NOT NULL REFERENCES accounts (id),
+          title text NOT NULL,
+          PRIMARY KEY (account_id, id)
+        );
+        ALTER TABLE documents ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE documents FORCE ROW LEVEL SECURITY;
+        CREATE POLICY members ON documents
+          USING (account_id IN (SELECT public.get_accounts_with_role()))
+          WITH CHECK (account_id IN (SELECT public.get_accounts_with_role()));
+        ALTER TABLE account_user ENABLE ROW LEVEL SECURITY;
+        ALTER TABLE account_user FORCE ROW LEVEL SECURITY;
+        CREATE POLICY see_team ON account_user FOR SELECT
+          USING (user_id = auth.uid() OR account_id IN (SELECT public.get_accounts_with_role()));
+        CREATE POLICY owners_add ON account_user FOR INSERT
+          WITH CHECK (account_id IN (SELECT public.get_accounts_with_role('owner')));
+        CREATE POLICY owners_change ON account_user FOR UPDATE
+          USING (account_id IN (SELECT public.get_accounts_with_role('owner')))
+          WITH CHECK (account_id IN (SELECT public.get_accounts_with_role('owner')));
+        CREATE POLICY owners_remove ON account_user FOR DELETE
+          USING (account_id IN (SELECT public.get_accounts_with_role('owner')));
+        GRANT SELECT, INSERT, UPDATE, DELETE ON documents, account_user TO {app};
+        GRANT SELECT ON accounts TO {app};
+        """
+    )
+    return db
+
+
+def basejump_data(db, *, single_tenant_user: bool) -> None:
+    """User 1 owns personal account P1 (id = user 1's id) and is a member of team Q; user 2 is
+    a member of Q too; with ``single_tenant_user``, user 3 has only its personal account P3."""
+    db.sql(
+        f"""
+        INSERT INTO auth.users (id) VALUES ('{USER_1}'), ('{USER_2}'), ('{USER_3}');
+        INSERT INTO accounts (id, name, personal_account) VALUES
+          ('{USER_1}', 'p1', true), ('{TEAM_Q}', 'q', false), ('{USER_3}', 'p3', true);
+        INSERT INTO account_user (user_id, account_id, account_role) VALUES
+          ('{USER_1}', '{USER_1}', 'owner'), ('{USER_1}', '{TEAM_Q}', 'member'), ('{USER_2}', '{TEAM_Q}', 'owner');
+        -- P1's documents first: a probe that takes "the first tenant with rows" takes P1
+        INSERT INTO documents (account_id, title) SELECT '{USER_1}', 'p1 doc ' || g FROM generate_series(1, 3) g;
+        INSERT INTO documents (account_id, title) SELECT '{TEAM_Q}', 'q doc ' || g FROM generate_series(1, 3) g;
+        INSERT INTO documents (account_id, title) SELECT '{USER_3}', 'p3 doc ' || g FROM generate_series(1, 3) g;
+        """
+    )
+    if single_tenant_user:
+        db.sql(f"INSERT INTO account_user (user_id, account_id, account_role) VALUES ('{USER_3}', '{USER_3}', 'owner')")
+
+
+def account_context(scope):
+    return TenantContext(
+        model="membership", tenant_column="account_id", tenant_table=tenants_of(scope), tenant_key=scope.tenant_key,
+        setting="request.jwt.claims", json_path=("sub",),
+        membership=Membership(Relation("public", "account_user"), "user_id", "account_id"),
+    )
+
+
+ACCOUNT_OPTIONS = {"tenant_column": "account_id", "tenant_table": "public.accounts", "setting": "request.jwt.claims"}
+
+
+def test_membership_read_probe_uses_a_user_whose_only_tenant_is_a(accounts, monkeypatch):
+    basejump_data(accounts, single_tenant_user=True)
+    report = audit_in_context(accounts, monkeypatch, account_context, probe="read", **ACCOUNT_OPTIONS)
+    show(report, "documents", "account_user")
+    assert outcomes(report, "documents")["read"] == PASS
+    assert outcomes(report, "documents")["unset-read"] == PASS
+    assert [f for f in report.findings if f.category.startswith("probe-")] == []
+
+
+def test_personal_account_case_is_no_leak(accounts, monkeypatch):
+    """User 1's id equals its personal account's id, and user 1 is also a member of team Q. The
+    old probe put P1's id into sub, so it became user 1 and called Q's rows a critical leak. Under
+    the membership model the user in context is one whose only tenant is A (user 2, team Q)."""
+    basejump_data(accounts, single_tenant_user=False)
+    trap = accounts.audit(probe="read", **ACCOUNT_OPTIONS)  # the setting model: a tenant id in sub
+    print("setting model (tenant id in sub):")
+    show(trap, "documents")
+    report = audit_in_context(accounts, monkeypatch, account_context, probe="read", **ACCOUNT_OPTIONS)
+    print("membership model:")
+    show(report, "documents", "account_user")
+    assert outcomes(report, "documents")["read"] == PASS
+    assert hits(report, "probe-read-leak") == []
+
+
+def test_without_a_user_of_exactly_one_tenant_reads_are_not_proven(accounts, monkeypatch):
+    # Only user 1 is left, a member of P1 and Q: no user's context is one tenant.
+    basejump_data(accounts, single_tenant_user=False)
+    accounts.sql(f"DELETE FROM account_user WHERE user_id = '{USER_2}'")
+    report = audit_in_context(accounts, monkeypatch, account_context, probe="read", **ACCOUNT_OPTIONS)
+    show(report, "documents")
+    assert outcomes(report, "documents")["read"] == NOT_PROVEN
+    assert "exactly one tenant" in details(report, "documents")["read"]
+    assert hits(report, "probe-read-leak") == []
+
+
+def test_a_row_of_another_membership_of_the_same_user_is_not_another_tenants(accounts):
+    """The judgement itself: with user 1 in context (its tenant A = P1), a row of team Q, where
+    user 1 is a member too, is inside the context's tenant set; P3's row is outside."""
+    from tenantaudit.audit.catalog import resolve_scope
+    from tenantaudit.audit.probes import ProbeContext, Subject
+    from tenantaudit.config import AuditConfig
+
+    basejump_data(accounts, single_tenant_user=True)
+    with psycopg.connect(accounts.dsn) as conn:
+        scope = resolve_scope(conn, AuditConfig(app_role=accounts.app_role, **ACCOUNT_OPTIONS))
+        scope.context = account_context(scope)
+        ctx = ProbeContext(conn, scope, accounts.app_role, "5s")
+        user_1 = Subject(frozenset([USER_1]), value=USER_1, user=USER_1)
+        team, other = ctx.outside(user_1, TEAM_Q), ctx.outside(user_1, USER_3)
+        print("Q:", team, "P3:", other)
+        assert team[0] is False and "inside the context's own tenant set" in team[1]
+        assert other == (True, "")
+
+
+def test_membership_write_probes_pass_on_the_correct_schema(accounts, monkeypatch):
+    basejump_data(accounts, single_tenant_user=True)
+    with psycopg.connect(accounts.dsn) as conn:
+        before = data_fingerprint(conn)
+    report = audit_in_context(accounts, monkeypatch, account_context, probe="write", **ACCOUNT_OPTIONS)
+    show(report, "documents", "account_user")
+    seen = outcomes(report, "documents")
+    assert all(seen[op] == PASS for op in WRITE_OPERATIONS), seen
+    # The synthetic user is a plain member of A: only owners may update memberships, so moving
+    # A's own membership row is not proven; the rest of account_user is.
+    seen = outcomes(report, "account_user")
+    assert all(seen[op] == PASS for op in ("read", "insert", "update", "delete")), seen
+    assert [f for f in report.findings if f.category.startswith("probe-")] == []
+    with psycopg.connect(accounts.dsn) as conn:
+        assert data_fingerprint(conn) == before  # synthetic users and memberships rolled back
+
+
+def test_a_membership_row_that_can_be_inserted_for_another_tenant_is_a_write_leak(accounts, monkeypatch):
+    # Planted hole: "users may add themselves" lets any user join any account (a takeover path).
+    accounts.sql("CREATE POLICY join_yourself ON account_user FOR INSERT WITH CHECK (user_id = auth.uid())")
+    report = audit_in_context(accounts, monkeypatch, account_context, probe="write", **ACCOUNT_OPTIONS)
+    show(report, "account_user", "documents")
+    assert outcomes(report, "account_user")["insert"] == LEAK
+    assert "takeover" in details(report, "account_user")["insert"]
+    assert hits(report, "probe-write-leak") == ["public.account_user"]
+    assert outcomes(report, "documents")["read"] == PASS
+
+
+@pytest.mark.parametrize("probe", ["read", "write"])
+def test_a_helper_that_forgets_the_calling_user_leaks(accounts, monkeypatch, probe):
+    # Planted hole: the helper returns every account with a member, whoever calls it.
+    basejump_data(accounts, single_tenant_user=True)
+    accounts.sql(
+        """CREATE OR REPLACE FUNCTION public.get_accounts_with_role(wanted text DEFAULT NULL) RETURNS SETOF uuid
+             LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+             SELECT au.account_id FROM public.account_user au WHERE (wanted IS NULL OR au.account_role = wanted)
+           $$"""
+    )
+    report = audit_in_context(accounts, monkeypatch, account_context, probe=probe, **ACCOUNT_OPTIONS)
+    show(report, "documents")
+    assert outcomes(report, "documents")["read"] == LEAK
+    assert "probe-read-leak" in {f.category for f in report.findings if f.table == "documents"}

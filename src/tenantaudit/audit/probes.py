@@ -1470,16 +1470,6 @@ def _write_batch(
         for oid in batch:
             _not_proven_all(ctx, by_oid[oid], Reason(str(exc), exc.cause))
         return
-    if ctx.model == "membership":
-        # A user whose tenants are exactly {A} (and one for B, for the auditor's own aim at B's row).
-        for label, tenant in tenants.items():
-            try:
-                ctx.subjects[str(tenant)] = _synthetic_member(ctx, synth, tenant)
-            except Unsatisfiable as exc:
-                if label == "A":
-                    for oid in batch:
-                        _not_proven_all(ctx, by_oid[oid], f"no synthetic user with a membership of tenant A: {exc.reason}")
-                    return
     pairs = {oid: SyntheticPair(by_oid[oid], oid, column_types[oid]) for oid in batch}
     failures: dict[int, str] = {}
 
@@ -1511,6 +1501,18 @@ def _write_batch(
             if len(pair.rows) == 2:
                 trouble.table = oid
                 absent[oid] = observe_absent(ctx, _row_visible(pair, "A", "B"))
+    if ctx.model == "membership":
+        # A user whose tenants are exactly {A} (and one for B, for the auditor's own aim at B's row),
+        # made after the tables' own rows, so that no synthetic row points at these users (a
+        # membership row of the probed table naming user A for tenant B would make B A's too).
+        for label, tenant in tenants.items():
+            try:
+                ctx.subjects[str(tenant)] = _synthetic_member(ctx, synth, tenant)
+            except Unsatisfiable as exc:
+                if label == "A":
+                    for oid in batch:
+                        _not_proven_all(ctx, by_oid[oid], f"no synthetic user with a membership of tenant A: {exc.reason}")
+                    return
     if any(len(p.rows) < 2 for p in pairs.values()):
         insert_pairs(with_setting=True)
 
