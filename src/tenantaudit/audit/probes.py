@@ -326,7 +326,11 @@ class ProbeContext:
         return name
 
     def unset_label(self) -> str:
-        return f"as {self.app_role}, no tenant's role" if self.model == "role" else "reset to ''"
+        return f"{self.app_role}, no tenant's role" if self.model == "role" else "reset to ''"
+
+    def unset_words(self) -> str:
+        """How "no tenant in context" was observed, before unset_label()'s observations."""
+        return "as" if self.model == "role" else "with the setting"
 
     def calibrate(self, tenant: str, sees_own: Callable[[psycopg.Connection], bool]) -> None:
         """Settle how the setting carries a tenant id, on a row of ``tenant`` the app role should see.
@@ -612,7 +616,7 @@ def unset_outcome(
     if unproven:
         unproven = [Reason("; ".join(unproven), next((c for c in causes if c), None))]
     if leaked:
-        ctx.record(table, "unset-read", LEAK, "rows visible with the setting " + " and ".join(leaked))
+        ctx.record(table, "unset-read", LEAK, f"rows visible {ctx.unset_words()} " + " and ".join(leaked))
         ctx.leak(
             table,
             "probe-unset-leak",
@@ -626,7 +630,7 @@ def unset_outcome(
     elif unproven:
         ctx.record(table, "unset-read", NOT_PROVEN, unproven[0])
     else:
-        ctx.record(table, "unset-read", PASS, "nothing visible with the setting " + " or ".join(n for n, *_ in observations))
+        ctx.record(table, "unset-read", PASS, f"nothing visible {ctx.unset_words()} " + " or ".join(n for n, *_ in observations))
 
 
 def run_read_probes(
