@@ -42,6 +42,7 @@ from psycopg import sql
 
 from tenantaudit.audit import catalog
 from tenantaudit.audit.catalog import audited_tables, load_checks, resolve_scope, run_checks
+from tenantaudit.audit.policy import settle_context
 from tenantaudit.config import AuditConfig
 from tenantaudit.db import APPLICATION_NAME, connect_readonly
 from tenantaudit.sandbox import EmbeddedPostgres
@@ -234,6 +235,7 @@ def baseline_script(dsn: str, config: AuditConfig) -> str:
 
     with connect_readonly(dsn) as conn:
         scope = resolve_scope(conn, config)
+        settle_context(conn, scope, config)
         conn.rollback()
     p = scope.params
     check_literals = {
@@ -243,6 +245,16 @@ def baseline_script(dsn: str, config: AuditConfig) -> str:
         "app_role": sql_literal(p["app_role"]),
         "schemas": array_literal(p["schemas"], "text"),
         "global_tables": array_literal(p["global_tables"], "oid"),
+        "app_roles": array_literal(p["app_roles"], "text"),
+        "unaudited": array_literal([], "oid"),
+        # the policy analyzer's output, computed in Python before the checks run
+        "policy_verdicts": sql_literal(json.dumps(p["policy_verdicts"].obj)),
+        "object_verdicts": sql_literal(json.dumps(p["object_verdicts"].obj)),
+        "fence_sql": sql_literal(p["fence_sql"]),
+        "fence_label": sql_literal(p["fence_label"]),
+        "membership_table": sql_literal(p["membership_table"]),
+        "user_scoped_tables": array_literal(p["user_scoped_tables"], "oid"),
+        "tenant_roles": array_literal(p["tenant_roles"], "text"),
     }
     schema, table = split_qualified_name(config.tenant_table)
     resolve_literals = {
@@ -296,6 +308,9 @@ def per_check_timings(dsn: str, config: AuditConfig) -> tuple[list[tuple[str, fl
         t0 = time.perf_counter()
         scope = resolve_scope(conn, config)
         phases["resolve scope"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        settle_context(conn, scope, config)
+        phases["policy analyzer + context"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         audited_tables(conn, scope)
         phases["audited_tables.sql"] = time.perf_counter() - t0

@@ -80,7 +80,10 @@ class TestDatabase:
 
     def audit(self, **options) -> Report:
         options.setdefault("app_role", self.app_role)
-        return audit(self.dsn, AuditConfig(**options))
+        config = AuditConfig(**options)
+        # as on the command line: what the test names is the user's choice, never replaced by inference
+        config.origins.update({name: f"--{name.replace('_', '-')}" for name in options if name != "app_role"})
+        return audit(self.dsn, config)
 
 
 def quote(name: str) -> str:

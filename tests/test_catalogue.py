@@ -13,7 +13,7 @@ DESIGN_CATEGORIES = {
     "tenant-index-missing", "rls-disabled", "rls-not-forced", "policy-missing", "policy-not-tenant-scoped",
     "policy-permissive-bypass", "policy-write-unchecked", "setting-cast-unsafe", "cross-tenant-foreign-key",
     "unique-without-tenant", "view-bypasses-rls", "matview-over-tenant-table", "security-definer-function",
-    "role-bypasses-rls", "partition-rls-gap",
+    "role-bypasses-rls", "partition-rls-gap", "tenants-table-exposed",
 }
 
 

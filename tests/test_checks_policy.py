@@ -326,8 +326,14 @@ def test_custom_column_setting_and_quoted_names(tdb):
     tdb.sql(f"CREATE POLICY \"tenant isolation\" ON {q} USING ({fence}) WITH CHECK ({fence})")
     options = {"tenant_column": "select", "setting": "app.org"}
     assert policy_hits(tdb.audit(**options)) == {}
-    # the default column and setting do not match this fence: the table counts as unscoped
-    assert policy_hits(tdb.audit(tenant_column="select")) == {"policy-not-tenant-scoped": ["Sales-EU.Order Items"]}
+    # without --setting, the policy names it: inferred, and the fence holds
+    report = tdb.audit(tenant_column="select")
+    assert (report.context["setting"], report.context["inferred"]) == ("app.org", True), report.context
+    assert policy_hits(report) == {}
+    # a setting the user names that the fence does not read: the table counts as unscoped
+    assert policy_hits(tdb.audit(tenant_column="select", setting="app.tenant_id")) == {
+        "policy-not-tenant-scoped": ["Sales-EU.Order Items"]
+    }
 
     tdb.sql(
         f"CREATE POLICY \"Public Rows\" ON {q} FOR SELECT USING (is_public);"

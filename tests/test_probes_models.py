@@ -45,7 +45,8 @@ def audit_in_context(db, monkeypatch, make_context, **options):
 
     def resolve_in_context(conn, config):
         scope = resolve(conn, config)
-        scope.context = make_context(scope)
+        scope.apply_context(make_context(scope))
+        scope.context_configured = True  # as --context would: not replaced by inference
         return scope
 
     monkeypatch.setattr(run, "resolve_scope", resolve_in_context)
@@ -181,10 +182,15 @@ def test_mapped_model_puts_the_slug_in_the_setting(slugs, monkeypatch, probe):
 
 
 def test_the_tenant_id_in_a_slug_setting_proves_nothing(slugs):
-    # The setting model puts the id where the policies expect a slug: no tenant sees its own rows.
-    report = slugs.audit(probe="read", setting="app.tenant")
+    # The setting model, forced, puts the id where the policies expect a slug: no tenant sees its own rows.
+    report = slugs.audit(probe="read", setting="app.tenant", context_model="setting")
     show(report, "projects")
     assert outcomes(report, "projects")["read"] == NOT_PROVEN
+    # left to inference, the policies name the mapped model, and the probe proves the fence
+    report = slugs.audit(probe="read", setting="app.tenant")
+    show(report, "projects")
+    assert (report.context["model"], report.context["mapped_key"]) == ("mapped", "slug"), report.context
+    assert outcomes(report, "projects")["read"] == PASS
 
 
 @pytest.mark.parametrize("probe", ["read", "write"])

@@ -12,6 +12,7 @@ from tenantaudit.config import AuditConfig
 from tenantaudit.findings import Severity
 from tenantaudit.report import html, junit, sarif
 from tenantaudit.report import json as json_report
+from conftest import quote
 
 SCHEMAS = Path(__file__).parent / "schemas"
 HOSTILE = "<script>alert('x')</script>"
@@ -22,6 +23,7 @@ def report(db):
     db.tenants()
     db.fenced_table("items")
     db.sql(f'CREATE TABLE public."{HOSTILE}" (id int, tenant_id uuid)')
+    db.sql(f'GRANT SELECT ON public."{HOSTILE}" TO {quote(db.app_role)}')  # reachable: its findings stand
     db.sql("ALTER TABLE items DISABLE ROW LEVEL SECURITY")
     return db.audit(probe="write")
 
@@ -86,7 +88,7 @@ def test_rehearsal_report_renders_in_every_format(tmp_path):
 
 
 def test_cli_writes_every_format(db, tmp_path):
-    from conftest import run_cli
+    from conftest import quote, run_cli
 
     db.tenants()
     db.fenced_table()

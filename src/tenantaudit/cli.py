@@ -49,9 +49,28 @@ def _main(
 
 # Options shared by check and demo; None means "not given" so the config file can supply it.
 TenantColumn = typer.Option(None, "--tenant-column", help="Column that holds the tenant id [default: tenant_id].")
-TenantTable = typer.Option(None, "--tenant-table", help="Table whose primary key is the tenant id [default: public.tenants].")
+TenantTable = typer.Option(None, "--tenant-table", help="Table whose primary key is the tenant id, or 'none' when the database has none [default: inferred from the foreign keys, else public.tenants].")
 Setting = typer.Option(None, "--setting", help="Setting the application puts the tenant id in [default: app.tenant_id].")
 AppRole = typer.Option(None, "--app-role", help="Role the application connects as; without it, ownership and privilege checks assume the worst.")
+AppRoles = typer.Option(
+    None, "--app-role", metavar="ROLE",
+    help="Role the application connects as (repeatable: Supabase's anon and authenticated); the first is probed. "
+    "Without it, ownership and privilege checks assume the worst.",
+)
+# The tenant context (what "the current tenant" means); inferred from the policies when not given.
+ContextModel = typer.Option(
+    None, "--context", metavar="MODEL",
+    help="How the session names its tenant: setting (a tenant id in --setting), mapped (a slug or other key of the "
+    "tenants table, --tenant-key), membership (a user, --membership), role (current_user, --role-column) "
+    "[default: inferred from the policies].",
+)
+ClaimPath = typer.Option(None, "--claim-path", metavar="PATH", help="Where the value sits in a JSON setting, e.g. org_id, sub or app_metadata.org_id (request.jwt.claims).")
+TenantKey = typer.Option(None, "--tenant-key", metavar="COLUMN", help="mapped: the tenants table's column the setting holds, e.g. slug.")
+Membership = typer.Option(None, "--membership", metavar="TABLE(USER,TENANT)", help="membership: the table linking users to tenants, e.g. 'public.account_user(user_id, account_id)'.")
+UserSetting = typer.Option(None, "--user-setting", metavar="NAME", help="membership: the setting that carries the user (or session) id, e.g. request.jwt.claims with --claim-path sub.")
+SessionTable = typer.Option(None, "--session-table", metavar="TABLE(KEY,USER)", help="membership: the setting holds a session id, mapped to its user by this table, e.g. 'app_private.sessions(uuid, user_id)'.")
+RoleColumn = typer.Option(None, "--role-column", metavar="COLUMN", help="role: the tenants table's column holding each tenant's database role, e.g. db_user.")
+Claims = typer.Option(None, "--claim", metavar="NAME=VALUE", help="An extra JWT claim the fences need, set in the probes' claims (repeatable), e.g. --claim user_role=member.")
 Schemas = typer.Option(None, "--schema", help="Schema to audit (repeatable) [default: every non-system schema].")
 GlobalTables = typer.Option(None, "--global-table", help="Table shared by all tenants by design (repeatable); shown, never flagged.")
 FailOn = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at or above this severity: critical, high, medium, low, info [default: high].")
@@ -259,7 +278,15 @@ def check(
     tenant_column: Optional[str] = TenantColumn,
     tenant_table: Optional[str] = TenantTable,
     setting: Optional[str] = Setting,
-    app_role: Optional[str] = AppRole,
+    app_role: Optional[List[str]] = AppRoles,
+    context: Optional[str] = ContextModel,
+    claim_path: Optional[str] = ClaimPath,
+    tenant_key: Optional[str] = TenantKey,
+    membership: Optional[str] = Membership,
+    user_setting: Optional[str] = UserSetting,
+    session_table: Optional[str] = SessionTable,
+    role_column: Optional[str] = RoleColumn,
+    claim: Optional[List[str]] = Claims,
     schema: Optional[List[str]] = Schemas,
     global_table: Optional[List[str]] = GlobalTables,
     fail_on: Optional[str] = FailOn,
@@ -281,8 +308,11 @@ def check(
 
     Every table that is not the tenants table or declared global must have a NOT NULL tenant
     column with a foreign key and an index, RLS enabled (and forced where the app role owns
-    it), and policies that pin rows to the tenant setting. Each finding comes with the SQL
+    it), and policies that pin rows to the current tenant. Each finding comes with the SQL
     that fixes it.
+
+    What "the current tenant" is (a setting, a mapped key, a user's memberships, the role) is
+    inferred from the policies and printed first; --context and its options set it instead.
     """
 
     def go() -> int:
@@ -291,7 +321,10 @@ def check(
 
         cfg = load_config(
             dict(
-                tenant_column=tenant_column, tenant_table=tenant_table, setting=setting, app_role=app_role,
+                tenant_column=tenant_column, tenant_table=tenant_table, setting=setting,
+                app_role=app_role[0] if app_role else None, app_roles=list(app_role or []) or None,
+                context_model=context, claim_path=claim_path, tenant_key=tenant_key, membership=membership,
+                user_setting=user_setting, session_table=session_table, role_column=role_column, claims=claim or None,
                 schemas=schema, global_tables=global_table, fail_on=fail_on,
                 statement_timeout=statement_timeout, checks_dirs=checks_dir, data_checks=data_checks, probe=probe,
                 data_timeout=data_timeout, probe_triggers=probe_triggers, probe_side_effects=probe_side_effects,

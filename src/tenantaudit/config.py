@@ -17,6 +17,24 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 CONFIG_FILE = "tenantaudit.toml"
 PROBE_MODES = ("none", "read", "write")
+# The tenant context models (audit/context.py MODELS; repeated here: config must not import the
+# audit package, which imports this module).
+CONTEXT_MODELS = ("setting", "mapped", "membership", "role")
+NO_TENANT_TABLE = "none"  # --tenant-table none: the database has no tenants table
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """``schema.table(first, second)`` from an option: a membership table (user column, tenant
+    column) or a sessions table (key column, user column)."""
+
+    schema: str
+    table: str
+    columns: tuple[str, str]
+
+    @property
+    def display(self) -> str:
+        return f"{self.schema}.{self.table}({', '.join(self.columns)})"
 
 
 @dataclass
@@ -38,7 +56,29 @@ class AuditConfig:
     # probe tables whose policies, defaults, checks, indexes or triggers can act outside the
     # transaction (dblink, foreign tables, COPY PROGRAM, ...; see side_effects.py) instead of skipping them
     probe_side_effects: bool = False
+    # The tenant context (DESIGN.md "The tenant context"). None: inferred from the policies.
+    context_model: str | None = None
+    claim_path: tuple[str, ...] = ()  # where the value sits in the setting's JSON document ("org_id", "sub")
+    tenant_key: str | None = None  # mapped: the tenants table's column the setting holds (slug)
+    membership: TableColumns | None = None  # membership: table(user column, tenant column)
+    user_setting: str | None = None  # membership: the setting that carries the user (or the session id)
+    session_table: TableColumns | None = None  # membership: table(session key column, user column)
+    role_column: str | None = None  # role: the tenants table's column holding the role name
+    claims: dict[str, str] = field(default_factory=dict)  # extra JWT claims the fences need
+    # every role the application logs in as (--app-role repeated); app_role is the first, the one probed
+    app_roles: list[str] = field(default_factory=list)
     source: str = "defaults"  # where file options came from, for error messages
+    # option name -> where it was given ("--tenant-column", "tenantaudit.toml: option 'setting'"):
+    # inference may replace a default, never an option the user gave
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def is_explicit(self, name: str) -> bool:
+        """True when the option ``name`` (e.g. "tenant_column") came from the CLI or a config file."""
+        return name in self.origins
+
+    @property
+    def has_tenant_table(self) -> bool:
+        return self.tenant_table != NO_TENANT_TABLE
 
     @property
     def query_timeout(self) -> str:
@@ -66,14 +106,19 @@ class AuditConfig:
             "data_timeout": self.data_timeout,
             "probe_triggers": self.probe_triggers,
             "probe_side_effects": self.probe_side_effects,
+            "context": self.context_model,  # None: inferred (the report's context says what was used)
         }
 
 
-_LIST_OPTIONS = {"schemas", "global_tables", "checks_dirs"}
-_FILE_KEYS = {f.name.replace("_", "-"): f.name for f in fields(AuditConfig) if f.name != "source"}
+_LIST_OPTIONS = {"schemas", "global_tables", "checks_dirs", "app_roles"}
+_FILE_KEYS = {
+    f.name.replace("_", "-"): f.name for f in fields(AuditConfig) if f.name not in ("source", "origins", "context_model")
+}
 # Accept the singular spellings the CLI uses, too.
-_FILE_KEYS.update({"schema": "schemas", "global-table": "global_tables", "checks-dir": "checks_dirs"})
-_CLI_NAMES = {"schemas": "--schema", "global_tables": "--global-table", "checks_dirs": "--checks-dir"}
+_FILE_KEYS.update({"schema": "schemas", "global-table": "global_tables", "checks-dir": "checks_dirs", "context": "context_model"})
+_ALIASES = ("schema", "global-table", "checks-dir")
+_CLI_NAMES = {"schemas": "--schema", "global_tables": "--global-table", "checks_dirs": "--checks-dir", "app_roles": "--app-role",
+              "context_model": "--context", "claims": "--claim"}
 
 
 def find_config_file(start: Path | None = None) -> tuple[Path, dict[str, Any]] | None:
@@ -123,19 +168,27 @@ def load_config(cli_options: dict[str, Any], config_path: Path | None = None) ->
         for key, value in data.items():
             name = _FILE_KEYS.get(key) or _FILE_KEYS.get(key.replace("_", "-"))
             if name is None:
-                known = ", ".join(sorted(k for k in _FILE_KEYS if k not in ("schema", "global-table", "checks-dir")))
+                known = ", ".join(sorted(k for k in _FILE_KEYS if k not in _ALIASES))
                 raise ConfigError(f"{path}: unknown option {key!r}", fix=f"known options: {known}")
             set_option(config, name, value, origin=f"{path}: option {key!r}")
     for name, value in cli_options.items():
         if value is None or (name in _LIST_OPTIONS and not value):
             continue
         set_option(config, name, value, origin=_CLI_NAMES.get(name, "--" + name.replace("_", "-")))
+    # the probed role first, then the others, each once
+    config.app_roles = list(dict.fromkeys([r for r in (config.app_role, *config.app_roles) if r]))
+    if config.app_roles and not config.app_role:
+        config.app_role = config.app_roles[0]
+    validate_context(config)
     return config
 
 
 def set_option(config: AuditConfig, name: str, value: Any, *, origin: str) -> None:
     """Validate one option and set it; ``origin`` names where it came from for the error."""
-    if name in _LIST_OPTIONS:
+    config.origins[name] = origin
+    if name in _CONTEXT_PARSERS:
+        value = _CONTEXT_PARSERS[name](config, value, origin)
+    elif name in _LIST_OPTIONS:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
@@ -170,10 +223,207 @@ def set_option(config: AuditConfig, name: str, value: Any, *, origin: str) -> No
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{origin}: expected a non-empty string, got {value!r}", fix="give a name")
         value = value.strip()
-        if name == "setting" and "." not in value:
-            # PostgreSQL only accepts custom settings with a prefix: app.tenant_id, not tenant_id
-            raise ConfigError(f"{origin}: {value!r} is not a custom setting name", fix="write prefix.name, e.g. app.tenant_id")
+        if name == "setting":
+            _require_custom_setting(value, origin)
+        if name == "tenant_table" and value.lower() == NO_TENANT_TABLE:
+            value = NO_TENANT_TABLE
+        elif name == "tenant_table":
+            split_qualified_name(value)  # a malformed name fails here, naming the option
     setattr(config, name, value)
+
+
+def _require_custom_setting(value: str, origin: str) -> None:
+    # PostgreSQL only accepts custom settings with a prefix: app.tenant_id, not tenant_id
+    if "." not in value or value.startswith(".") or value.endswith("."):
+        raise ConfigError(f"{origin}: {value!r} is not a custom setting name", fix="write prefix.name, e.g. app.tenant_id")
+
+
+def _name(value: Any, origin: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{origin}: expected {what}, got {value!r}", fix=f"give {what}")
+    return value.strip()
+
+
+def _parse_context_model(config: AuditConfig, value: Any, origin: str) -> str | None:
+    model = _name(value, origin, "a tenant context model").lower()
+    if model not in CONTEXT_MODELS:
+        raise ConfigError(
+            f"{origin}: {value!r} is not a tenant context model",
+            fix="use setting, mapped, membership or role, or leave it out to infer it from the policies",
+        )
+    return model
+
+
+def _parse_claim_path(config: AuditConfig, value: Any, origin: str) -> tuple[str, ...]:
+    """``org_id`` or ``app_metadata.org_id``: the keys leading to the value in the setting's JSON."""
+    if isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        parts = _name(value, origin, "a JSON path such as org_id or app_metadata.org_id").split(".")
+    if not parts or not all(isinstance(p, str) and p.strip() and p == p.strip() for p in parts):
+        raise ConfigError(
+            f"{origin}: {value!r} is not a JSON path (keys separated by dots, none empty)",
+            fix="write e.g. org_id, sub or app_metadata.org_id",
+        )
+    return tuple(parts)
+
+
+def _parse_column(config: AuditConfig, value: Any, origin: str) -> str:
+    return _name(value, origin, "a column name")
+
+
+def _parse_user_setting(config: AuditConfig, value: Any, origin: str) -> str:
+    text = _name(value, origin, "a setting name such as app.user_id or request.jwt.claims")
+    _require_custom_setting(text, origin)
+    return text
+
+
+def _parse_claims(config: AuditConfig, value: Any, origin: str) -> dict[str, str]:
+    """A file's ``claims = { user_role = "member" }`` or the CLI's repeated ``--claim user_role=member``:
+    merged over what is there (the CLI's claims over the file's, key by key)."""
+    fix = 'write --claim user_role=member, or claims = { user_role = "member" } in the file'
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple, str)):
+        pairs = []
+        for item in [value] if isinstance(value, str) else value:
+            key, sep, val = str(item).partition("=")
+            if not sep:
+                raise ConfigError(f"{origin}: {item!r} is not NAME=VALUE", fix=fix)
+            pairs.append((key, val))
+    else:
+        raise ConfigError(f"{origin}: expected NAME=VALUE claims, got {value!r}", fix=fix)
+    claims = dict(config.claims)
+    for key, val in pairs:
+        key = key.strip() if isinstance(key, str) else key
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"{origin}: a claim has an empty name", fix=fix)
+        if not isinstance(val, str):
+            raise ConfigError(f"{origin}: claim {key!r} must be a string, got {val!r}", fix=fix)
+        claims[key] = val
+    return claims
+
+
+def _table_columns_parser(example: str, first: str, second: str):
+    def parse(config: AuditConfig, value: Any, origin: str) -> TableColumns:
+        fix = f"write {example}: the table, then ({first}, {second})"
+        if isinstance(value, dict):  # a file may spell it out: { table = "...", columns = ["a", "b"] }
+            table, columns = value.get("table"), value.get("columns")
+            if not isinstance(table, str) or not isinstance(columns, list) or len(columns) != 2 or set(value) - {"table", "columns"}:
+                raise ConfigError(f"{origin}: expected table and two columns, got {value!r}", fix=fix)
+            schema, name = split_qualified_name(table)
+            if not all(isinstance(c, str) and c.strip() for c in columns):
+                raise ConfigError(f"{origin}: expected two column names, got {columns!r}", fix=fix)
+            return TableColumns(schema, name, (columns[0].strip(), columns[1].strip()))
+        return parse_table_columns(_name(value, origin, example), origin, fix)
+
+    return parse
+
+
+def parse_table_columns(spec: str, origin: str, fix: str) -> TableColumns:
+    """``schema.table(col_a, col_b)``, read by PostgreSQL's own parser (as the call of a function
+    of that name), so quoting and case folding are exactly SQL's."""
+    import pglast
+    from pglast import ast
+
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"{origin}: {spec!r} {why}", fix=fix)
+
+    try:
+        statements = pglast.parse_sql(f"SELECT {spec}")
+    except pglast.parser.ParseError:
+        raise bad("is not table(column, column)") from None
+    if len(statements) != 1:
+        raise bad("is not table(column, column)")
+    select = statements[0].stmt
+    targets = getattr(select, "targetList", None) or ()
+    clauses = ("fromClause", "whereClause", "groupClause", "havingClause", "sortClause", "limitCount", "withClause")
+    if not isinstance(select, ast.SelectStmt) or len(targets) != 1 or any(getattr(select, c, None) for c in clauses):
+        raise bad("is not table(column, column)")
+    call = targets[0].val
+    if targets[0].name or not isinstance(call, ast.FuncCall) or call.agg_star or call.over or call.agg_order:
+        raise bad("is not table(column, column)")
+    names = [n.sval for n in call.funcname]
+    if len(names) > 2:
+        raise bad("names more than schema.table")
+    args = call.args or ()
+    columns = [a.fields[0].sval for a in args
+               if isinstance(a, ast.ColumnRef) and len(a.fields) == 1 and isinstance(a.fields[0], ast.String)]
+    if len(args) != 2 or len(columns) != 2:
+        raise bad("does not list exactly two plain column names (a reserved word such as user needs double quotes)")
+    schema, table = (names if len(names) == 2 else ["public", names[0]])
+    return TableColumns(schema, table, (columns[0], columns[1]))
+
+
+_CONTEXT_PARSERS = {
+    "context_model": _parse_context_model,
+    "claim_path": _parse_claim_path,
+    "tenant_key": _parse_column,
+    "role_column": _parse_column,
+    "user_setting": _parse_user_setting,
+    "claims": _parse_claims,
+    "membership": _table_columns_parser("public.account_user(user_id, account_id)", "user column", "tenant column"),
+    "session_table": _table_columns_parser("app_private.sessions(uuid, user_id)", "session key column", "user column"),
+}
+
+# The options that belong to one model only: given without --context, they choose it.
+_MODEL_OPTIONS = {
+    "tenant_key": "mapped",
+    "membership": "membership",
+    "user_setting": "membership",
+    "session_table": "membership",
+    "role_column": "role",
+}
+
+
+def validate_context(config: AuditConfig) -> None:
+    """The tenant context options together: each model gets what it needs and nothing another
+    model's; an option of one model alone chooses that model."""
+    origin = config.origins.get
+    given = {name: model for name, model in _MODEL_OPTIONS.items() if config.is_explicit(name)}
+    if config.context_model is None and given:
+        models = sorted(set(given.values()))
+        if len(models) > 1:
+            first, second = (next(n for n, m in given.items() if m == model) for model in models[:2])
+            raise ConfigError(
+                f"{origin(first)} ({models[0]} model) and {origin(second)} ({models[1]} model) cannot be combined",
+                fix="keep the options of one model, or choose it with --context",
+            )
+        config.context_model = models[0]
+        config.origins["context_model"] = f"implied by {origin(next(iter(given)))}"
+    model = config.context_model
+    if model is None:
+        return
+    where = origin("context_model", "--context")
+    for name, owner in given.items():
+        if owner != model:
+            raise ConfigError(
+                f"{origin(name)} belongs to the {owner} model, not {model} ({where})",
+                fix=f"drop it, or use --context {owner}",
+            )
+    if model == "role" and config.is_explicit("claim_path"):
+        raise ConfigError(f"{origin('claim_path')}: the role model reads no setting ({where})",
+                          fix="drop --claim-path, or choose the model whose setting holds a JSON document")
+    if model == "mapped" and not config.tenant_key:
+        raise ConfigError(f"{where}: the mapped model needs --tenant-key",
+                          fix="pass --tenant-key COLUMN: the tenants table's column the setting holds, e.g. slug")
+    if model == "membership":
+        if config.membership is None:
+            raise ConfigError(f"{where}: the membership model needs --membership",
+                              fix="pass --membership schema.table(user_column, tenant_column), e.g. public.account_user(user_id, account_id)")
+        if not config.user_setting:
+            raise ConfigError(
+                f"{where}: the membership model needs --user-setting",
+                fix="pass --user-setting NAME: the setting that carries the user id (request.jwt.claims with --claim-path sub), "
+                "or the session id with --session-table",
+            )
+    if not config.has_tenant_table:
+        needs = {"mapped": "--tenant-key", "role": "--role-column"}
+        if model == "mapped" or (model == "role" and config.role_column):
+            raise ConfigError(
+                f"{origin('tenant_table')} none: {needs[model]} names a column of the tenants table ({where})",
+                fix="name the tenants table with --tenant-table, or use a model that needs none",
+            )
 
 
 def split_qualified_name(spec: str, default_schema: str = "public") -> tuple[str, str]:

@@ -44,8 +44,15 @@ def create_app_role(conn: psycopg.Connection, role: str, schemas: list[str] = ["
     grant_app_role(conn, role, schemas)
 
 
-def grant_app_role(conn: psycopg.Connection, role: str, schemas: list[str] = ["public"]) -> None:
-    """create_app_role's grants, to a role that exists (DML on every table, USAGE on sequences)."""
+def grant_app_role(
+    conn: psycopg.Connection, role: str, schemas: list[str] = ["public"], tenants_table: str | None = "public.tenants",
+    *, read_tenants: bool = True,
+) -> None:
+    """create_app_role's grants, to a role that exists: DML on every table, USAGE on sequences, and
+    only SELECT on the tenants table (an application that may rename or delete another tenant is
+    a finding of its own, tenants-table-exposed, not something to plant in a rehearsal); with
+    ``read_tenants`` False not even that (rehearse's own role: its reading every tenant's row
+    would be a finding about the tool's grants, not about the migrations)."""
     for schema in schemas:
         ident = sql.Identifier(schema)
         conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(ident, sql.Identifier(role)))
@@ -53,6 +60,17 @@ def grant_app_role(conn: psycopg.Connection, role: str, schemas: list[str] = ["p
             sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {}").format(ident, sql.Identifier(role))
         )
         conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(ident, sql.Identifier(role)))
+    if tenants_table and tenants_table != "none":
+        from .config import split_qualified_name
+
+        schema, table = split_qualified_name(tenants_table)
+        exists = conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = %s)", (schema, table)
+        ).fetchone()[0]
+        if exists and schema in schemas:
+            revoked = sql.SQL("INSERT, UPDATE, DELETE") if read_tenants else sql.SQL("ALL")
+            conn.execute(sql.SQL("REVOKE {} ON {} FROM {}").format(revoked, sql.Identifier(schema, table), sql.Identifier(role)))
 
 
 def drop_app_role_grants(conn: psycopg.Connection, role: str, schemas: list[str] = ["public"]) -> None:

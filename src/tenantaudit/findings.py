@@ -94,8 +94,11 @@ class TableCoverage:
         return f"{self.schema}.{self.table}"
 
 
-def build_coverage(tables: list[tuple[str, str, str]], findings: list[Finding]) -> list[TableCoverage]:
-    """Derive each audited table's aspect status from the findings (no extra queries)."""
+def build_coverage(
+    tables: list[tuple[str, str, str]], findings: list[Finding], *, has_tenants_table: bool = True
+) -> list[TableCoverage]:
+    """Derive each audited table's aspect status from the findings (no extra queries). Without a
+    tenants table in the database, the key type and the foreign key have nothing to compare with."""
     failing: dict[tuple[str, str], set[str]] = {}
     for finding in findings:
         if finding.object_kind == "table" and finding.schema and finding.table:
@@ -106,6 +109,8 @@ def build_coverage(tables: list[tuple[str, str, str]], findings: list[Finding]) 
         aspects: dict[str, str] = {}
         for aspect, aspect_categories in ASPECTS.items():
             if kind != "tenant":
+                aspects[aspect] = NOT_APPLICABLE
+            elif aspect in ("type", "foreign_key") and not has_tenants_table:
                 aspects[aspect] = NOT_APPLICABLE
             elif aspect in _NEEDS_COLUMN and "tenant-column-missing" in categories:
                 aspects[aspect] = NOT_APPLICABLE
@@ -184,6 +189,9 @@ class Report:
     # Objects the audit could not look at, each {"schema", "object", "kind", "reason"}.
     unaudited: list[dict[str, Any]] = field(default_factory=list)
     probe_batches: int | None = None  # write-probe transactions run (each rolled back)
+    # The tenant context the audit judged under (TenantContext.as_dict: model, columns, tables,
+    # "inferred", "evidence", and "description", one line every renderer prints); None: rehearse
+    context: dict[str, Any] | None = None
 
     def sorted_findings(self) -> list[Finding]:
         return sorted(

@@ -161,7 +161,15 @@ WITH named AS (
 SELECT
   (SELECT oid FROM named WHERE n = 1) AS tenant_table,
   (SELECT relkind::text FROM named WHERE n = 1) AS tenant_kind,
-  ARRAY(SELECT oid FROM named WHERE n > 1 ORDER BY n) AS global_tables,
+  ARRAY(SELECT oid FROM named WHERE n > 1 ORDER BY n) AS other_tables,
+  -- the columns options name (n: which named table; i: which entry of the caller's list) that
+  -- its table, where it exists, lacks
+  ARRAY(SELECT u.i FROM ROWS FROM (pg_catalog.unnest(%(column_tables)s::int[]), pg_catalog.unnest(%(column_names)s::text[]))
+                        WITH ORDINALITY AS u(n, col, i)
+        JOIN named ON named.n = u.n AND named.oid IS NOT NULL
+        WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                          WHERE a.attrelid = named.oid AND a.attname = u.col AND a.attnum > 0 AND NOT a.attisdropped)
+        ORDER BY u.i) AS missing_columns,
   EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %(app_role)s) AS app_role_exists,
   ARRAY(
     SELECT n.nspname FROM pg_catalog.pg_namespace n
@@ -187,7 +195,10 @@ class Scope:
     params: dict[str, Any]  # the parameters every check receives
     server_version: str
     tenant_key: str | None  # the tenants table's single-column primary key, if it has one
-    tenant_table: tuple[str, str]  # (schema, name) of the tenants table
+    # (schema, name) of the tenants table; None: the database has none (--tenant-table none, or
+    # public.tenants missing and nothing inferred): params["tenant_table"] is then 0, which no
+    # relation has, so the foreign-key and key-type checks find nothing to compare with
+    tenant_table: tuple[str, str] | None
     auditor: str = ""  # the role the audit runs as (current_user)
     # Relations the audit must not touch (oid -> {"schema", "object", "kind", "reason"}): another
     # session holds or awaits a lock that conflicts with ACCESS SHARE on them. Their oids are the
@@ -197,67 +208,137 @@ class Scope:
     lost_checks: list[str] = field(default_factory=list)
     # What "the current tenant" means here (context.py): configured or inferred from the policies.
     context: TenantContext | None = None
+    context_configured: bool = False  # the options chose the context: inference leaves it alone
+    # oids of the tables the options name (membership, sessions), by (schema, name)
+    relations: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.params.setdefault("unaudited", [])  # nothing excluded until a lock scan says so
 
+    @property
+    def tenant_relation(self) -> Relation | None:
+        if self.tenant_table is None:
+            return None
+        return Relation(*self.tenant_table, self.params.get("tenant_table") or None)
+
+    def apply_context(self, context: TenantContext) -> None:
+        """Make ``context`` the audit's, and the checks' parameters agree with it: the tenant
+        column, the tenants table (0 when there is none) and its key, the setting (kept as it is
+        for a model that reads none, e.g. role). Inference calls this when it chose differently."""
+        self.context = context
+        self.params["tenant_column"] = context.tenant_column
+        table = context.tenant_table
+        self.tenant_table = (table.schema, table.name) if table else None
+        self.params["tenant_table"] = (table.oid or 0) if table else 0
+        self.tenant_key = context.tenant_key if table else None
+        if context.setting:
+            self.params["setting"] = context.setting
+
 
 def resolve_scope(conn: psycopg.Connection, config: AuditConfig) -> Scope:
-    """Turn names from the options into catalog objects, failing clearly on unknown ones."""
-    tenant_schema, tenant_name = split_qualified_name(config.tenant_table)
+    """Turn names from the options into catalog objects, failing clearly on unknown ones; the
+    tenant context is the configured one or the defaults (policy.settle_context infers it later,
+    once the policies are read)."""
+    has_tenants = config.has_tenant_table
+    tenant_schema, tenant_name = split_qualified_name(config.tenant_table) if has_tenants else ("", "")
     globals_ = [split_qualified_name(g) for g in config.global_tables]
-    named = [(tenant_schema, tenant_name), *globals_]
+    context_tables = [t for t in (config.membership, config.session_table) if t is not None]
+    named = [(tenant_schema, tenant_name), *globals_, *((t.schema, t.table) for t in context_tables)]
+    position = {(t.schema, t.table): 2 + len(globals_) + i for i, t in enumerate(context_tables)}
+    # (named table's position, column, the option naming it): checked in the same query
+    columns: list[tuple[int, str, str]] = []
+    if has_tenants and config.context_model == "mapped" and config.tenant_key:
+        columns.append((1, config.tenant_key, config.origins.get("tenant_key", "--tenant-key")))
+    if has_tenants and config.context_model == "role" and config.role_column:
+        columns.append((1, config.role_column, config.origins.get("role_column", "--role-column")))
+    for name, table in (("membership", config.membership), ("session_table", config.session_table)):
+        if table is not None:
+            columns += [(position[(table.schema, table.table)], c, config.origins.get(name, name)) for c in table.columns]
     row = conn.execute(
         _RESOLVE_SQL,
         {
             "schema_names": [s for s, _ in named],
             "table_names": [t for _, t in named],
+            "column_tables": [n for n, _, _ in columns],
+            "column_names": [c for _, c, _ in columns],
             "app_role": config.app_role,
             "schemas": config.schemas,
         },
     ).fetchone()
-    tenant_oid, tenant_kind, global_oids, app_role_exists, schemas, tenant_key, version, version_num, auditor = row
+    (tenant_oid, tenant_kind, other_oids, missing_columns, app_role_exists, schemas, tenant_key, version,
+     version_num, auditor) = row
     if version_num < 120000:
         raise ConnectError(f"PostgreSQL {version} is too old", fix="tenantaudit needs PostgreSQL 12 or newer")
-    if tenant_oid is None:
+    if has_tenants and tenant_oid is None and config.is_explicit("tenant_table"):
         raise ConfigError(
-            f"tenant table {tenant_schema}.{tenant_name} does not exist (--tenant-table, {config.source})",
-            fix="pass --tenant-table schema.table naming the table whose primary key is the tenant id",
+            f"tenant table {tenant_schema}.{tenant_name} does not exist ({config.origins['tenant_table']})",
+            fix="pass --tenant-table schema.table naming the table whose primary key is the tenant id, "
+            "or --tenant-table none when the database has no tenants table",
         )
-    if tenant_kind not in ("r", "p"):
+    if tenant_oid is None:
+        has_tenants = False  # the default public.tenants is not there: a database without a tenants table
+    elif tenant_kind not in ("r", "p"):
         raise ConfigError(
             f"--tenant-table {tenant_schema}.{tenant_name} is not a table (a view or other relation)",
             fix="name the table whose primary key is the tenant id",
         )
+    global_oids = other_oids[: len(globals_)]
     for (schema, table), oid in zip(globals_, global_oids):
         if oid is None:
             raise ConfigError(f"--global-table {schema}.{table} does not exist", fix="check the name")
+    relations: dict[tuple[str, str], int] = {}
+    for name, table in (("membership", config.membership), ("session_table", config.session_table)):
+        if table is None:
+            continue
+        oid = other_oids[position[(table.schema, table.table)] - 2]  # other_oids starts at n = 2
+        if oid is None:
+            raise ConfigError(f"{config.origins.get(name, name)}: table {table.schema}.{table.table} does not exist",
+                              fix="check the table's schema and name")
+        relations[(table.schema, table.table)] = oid
+    if missing_columns:
+        n, column, origin = columns[missing_columns[0] - 1]
+        schema, table = named[n - 1]
+        raise ConfigError(f"{origin}: {schema}.{table} has no column {column}", fix="check the column name")
     if config.app_role and not app_role_exists:
         raise ConfigError(f"--app-role {config.app_role!r} does not exist", fix="name the role the application logs in as")
+    others = [r for r in config.app_roles if r != config.app_role]
+    if others:
+        (missing,) = conn.execute(
+            "SELECT ARRAY(SELECT r FROM pg_catalog.unnest(%s::text[]) AS u(r)"
+            " WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = u.r))", (others,)
+        ).fetchone()
+        if missing:
+            raise ConfigError(f"--app-role {missing[0]!r} does not exist", fix="name the roles the application logs in as")
     unknown = sorted(set(config.schemas) - set(schemas))
     if unknown:
         raise ConfigError(f"--schema {unknown[0]!r} does not exist", fix="check the schema name")
     params = {
         "tenant_column": config.tenant_column,
-        "tenant_table": tenant_oid,
+        "tenant_table": tenant_oid if has_tenants else 0,
         "setting": config.setting,
         "app_role": config.app_role,
         # every role the application logs in as (empty: not known); checks should prefer this one
-        "app_roles": [config.app_role] if config.app_role else [],
+        "app_roles": list(dict.fromkeys([r for r in (config.app_role, *config.app_roles) if r])),
         "schemas": schemas,
         "global_tables": [oid for oid in global_oids],
     }
-    from .tenant_column import require_tenant_column  # a wrong --tenant-column: one line, exit 2
+    scope = Scope(
+        params=params, server_version=version, tenant_key=tenant_key if has_tenants else None,
+        tenant_table=(tenant_schema, tenant_name) if has_tenants else None, auditor=auditor, relations=relations,
+    )
+    from .context import configured_context
 
-    require_tenant_column(conn, params, config)
-    context = TenantContext(
-        model="setting", tenant_column=config.tenant_column,
-        tenant_table=Relation(tenant_schema, tenant_name, tenant_oid), tenant_key=tenant_key, setting=config.setting,
-    )
-    return Scope(
-        params=params, server_version=version, tenant_key=tenant_key, tenant_table=(tenant_schema, tenant_name),
-        auditor=auditor, context=context,
-    )
+    chosen = configured_context(config, scope)
+    scope.context_configured = chosen is not None
+    if chosen is None:  # the defaults, until the policies are read (policy.infer_context)
+        chosen = TenantContext(
+            model="setting", tenant_column=config.tenant_column, tenant_table=scope.tenant_relation,
+            tenant_key=scope.tenant_key, setting=config.setting, json_path=tuple(config.claim_path),
+            claims=dict(config.claims),
+            evidence="" if has_tenants or not config.has_tenant_table else f"{config.tenant_table} does not exist",
+        )
+    scope.apply_context(chosen)
+    return scope
 
 
 # One query, whatever the number of tables: the audited schemas' tables on which another session

@@ -124,3 +124,35 @@ class TenantContext:
             "evidence": self.evidence,
             "description": self.describe(),
         }
+
+
+def configured_context(config, scope) -> TenantContext | None:
+    """The context the options describe (``config``: AuditConfig, ``scope``: the resolved Scope,
+    whose tenants table and named tables it uses); None when the model is left to inference."""
+    model = config.context_model
+    if model is None:
+        return None
+
+    def relation(named) -> Relation:
+        return Relation(named.schema, named.table, scope.relations.get((named.schema, named.table)))
+
+    membership = session = None
+    if model == "membership":
+        user_column, tenant_column = config.membership.columns
+        membership = Membership(relation(config.membership), user_column, tenant_column)
+        if config.session_table is not None:
+            key_column, session_user = config.session_table.columns
+            session = SessionMap(relation(config.session_table), key_column, session_user)
+    return TenantContext(
+        model=model,
+        tenant_column=config.tenant_column,
+        tenant_table=scope.tenant_relation,
+        tenant_key=scope.tenant_key,
+        setting={"setting": config.setting, "mapped": config.setting, "membership": config.user_setting}.get(model),
+        json_path=tuple(config.claim_path) if model != "role" else (),
+        mapped_key=config.tenant_key if model == "mapped" else None,
+        membership=membership,
+        session=session,
+        role_column=config.role_column if model == "role" else None,
+        claims=dict(config.claims),
+    )

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from .catalog import Scope
 from ..db import duration_ms, server_message
-from ..findings import NOT_PROVEN, PROVEN_BY_CONSTRAINT, DataResult, Finding, Severity
+from ..findings import NOT_PROVEN, PROVEN_BY_CONSTRAINT, SKIPPED, DataResult, Finding, Severity
 
 # Enough to say "at least this many"; reading on would only cost time.
 ROW_LIMIT = 1000
@@ -101,9 +101,9 @@ def run_data_checks(
     # the tenants table locked by another session (not audited): orphan checks would wait for it
     locked = {(u["schema"], u["object"]): u for u in scope.unaudited.values()}
     column = sql.Identifier(scope.params["tenant_column"])
-    tenants = sql.Identifier(*scope.tenant_table)
+    tenants = sql.Identifier(*scope.tenant_table) if scope.tenant_table else None
     needs_read = [t for t in tables if t.categories & {"tenant-column-nullable", "tenant-fk-missing"}]
-    access = table_access(conn, [(t.schema, t.table) for t in needs_read] + [scope.tenant_table])
+    access = table_access(conn, [(t.schema, t.table) for t in needs_read] + ([scope.tenant_table] if tenants else []))
     hidden = {name for name, (rls, _, _) in access.items() if rls}
     no_select: dict[tuple[str, str], str] = {}
     for (schema, name), (_, readable, grant) in access.items():
@@ -161,6 +161,9 @@ def run_data_checks(
         else:
             results.append(DataResult(table.schema, table.table, NULL_CHECK, PROVEN_BY_CONSTRAINT, "NOT NULL"))
 
+        if tenants is None:  # no tenants table in this database: nothing for a tenant id to name
+            results.append(DataResult(table.schema, table.table, ORPHAN_CHECK, SKIPPED, "n/a: the database has no tenants table"))
+            continue
         if "tenant-fk-missing" not in table.categories:
             results.append(DataResult(table.schema, table.table, ORPHAN_CHECK, PROVEN_BY_CONSTRAINT, "validated foreign key"))
             continue

@@ -13,9 +13,12 @@ from typing import Iterator
 import psycopg
 
 from . import catalog
+from .policy import settle_context
+from .tenant_column import require_tenant_column
 from .catalog import Check, Scope, audited_tables, load_checks, locked_below, mark_unaudited, resolve_scope, run_checks, unreadable_tables
 from ..config import AuditConfig
 from .data_checks import TenantTable, run_data_checks, tenant_tables
+from .exposure import cap_unreachable
 from ..db import connect_readonly, mask_dsn, server_message
 from ..errors import ConnectError
 from ..findings import Report, build_coverage
@@ -140,6 +143,33 @@ def _record_unaudited(
     report.incomplete += scope.lost_checks
 
 
+_ANY_TENANT_COLUMN = """
+SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+               JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               WHERE a.attname = %(tenant_column)s AND a.attnum > 0 AND NOT a.attisdropped
+                 AND c.relkind IN ('r', 'p') AND n.nspname = ANY (%(schemas)s::text[]))
+"""
+
+
+def require_multi_tenant(conn: psycopg.Connection, scope: Scope, config: AuditConfig) -> None:
+    """No tenants table, no policy naming a tenant context and no table with the tenant column:
+    nothing here is multi-tenant yet, and every table would be "missing" its tenant column. One
+    line, exit 2, naming what was looked for (rehearse skips the check on such a step)."""
+    if scope.tenant_table is not None or config.is_explicit("tenant_table") or (scope.context and scope.context.inferred):
+        return
+    if conn.execute(_ANY_TENANT_COLUMN, scope.params).fetchone()[0]:
+        return
+    from ..errors import ConfigError
+
+    raise ConfigError(
+        f"nothing to audit as multi-tenant: no tenants table {config.tenant_table}, no table with a column "
+        f"{scope.params['tenant_column']} and no policy naming a tenant",
+        fix="name the tenants table and column with --tenant-table and --tenant-column "
+        "(or --tenant-table none and --tenant-column when the tenants live elsewhere)",
+    )
+
+
 def _read_only_audit(
     dsn: str, config: AuditConfig, checks: list[Check], report: Report
 ) -> tuple[Scope, list[TenantTable]]:
@@ -151,13 +181,19 @@ def _read_only_audit(
         # locks are left out everywhere (one query; a lock that comes later is retried per check),
         # and those in schemas the auditor may not use are judged from pg_catalog only.
         mark_unaudited(scope, catalog.find_unaudited(conn, scope))
+        # the policies read and judged once, the tenant context inferred from them (policy.py)
+        settle_context(conn, scope, config)
+        require_multi_tenant(conn, scope, config)
+        require_tenant_column(conn, scope.params, config)
+        report.context = scope.context.as_dict() if scope.context else None
         unreadable = unreadable_tables(conn, scope)
         below = locked_below(conn, scope)
         tables = audited_tables(conn, scope)
         findings, _timings, notes = run_checks(conn, checks, scope)
+        findings = cap_unreachable(conn, scope, findings)  # exposure follows privileges (exposure.py)
         locked = {(u["schema"], u["object"]) for u in scope.unaudited.values()}
         tables = [t for t in tables if (t[0], t[1]) not in locked]  # locked after the scan, mid-checks
-        report.coverage = build_coverage(tables, findings)
+        report.coverage = build_coverage(tables, findings, has_tenants_table=scope.tenant_table is not None)
         report.notes.extend(notes)
         fenced = [
             t for t in tenant_tables(tables, findings) if (t.schema, t.table) not in unreadable and (t.schema, t.table) not in below

@@ -6,6 +6,8 @@
 --   is void for an application connecting as one. The attributes are not inherited through role
 --   membership, but SET ROLE acquires them: an application role that can SET ROLE to such a role is
 --   one statement away from every tenant's rows. Runs only when the application role is given.
+--   Under the role model (a database role per tenant) a tenant role that can SET ROLE to another
+--   tenant's role becomes that tenant: current_user is the whole tenant context.
 -- fix: ALTER ROLE ... NOSUPERUSER NOBYPASSRLS for the application role, or revoke the membership
 --   that leads to a role that has them.
 WITH RECURSIVE app AS (
@@ -31,7 +33,21 @@ bypass AS (
   JOIN pg_catalog.pg_roles g ON g.oid = x.roleid
   WHERE g.rolsuper OR g.rolbypassrls
   ORDER BY x.roleid, pg_catalog.cardinality(x.path), x.names::text COLLATE "C"
-)
+),
+-- The role model: %(tenant_roles)s lists the tenants' roles (read from the tenants table's role
+-- column; empty under the other models). A pair where one can SET ROLE to the other (membership,
+-- direct or inherited) lets a session of the first tenant act as the second.
+tenant_roles AS (
+  SELECT g.oid, g.rolname FROM pg_catalog.pg_roles g
+  WHERE g.rolname = ANY (COALESCE(%(tenant_roles)s::text[], '{}'::text[]))
+),
+crossing AS (
+  SELECT a.rolname AS member, b.rolname AS target
+  FROM tenant_roles a
+  JOIN tenant_roles b ON b.oid <> a.oid
+  WHERE pg_catalog.pg_has_role(a.oid, b.oid, 'MEMBER')
+),
+found AS (
 SELECT NULL::text AS schema_name,
        %(app_role)s::text AS object_name,
        'role' AS object_kind,
@@ -60,4 +76,12 @@ SELECT NULL::text AS schema_name,
                  || CASE WHEN b.rolsuper THEN ' NOSUPERUSER' ELSE '' END || ' NOBYPASSRLS;'
        END AS remediation
 FROM bypass b
-ORDER BY b.depth, b.rolname;
+UNION ALL
+SELECT NULL::text, c.member::text, 'role', NULL::text,
+       'tenant role ' || pg_catalog.quote_ident(c.member) || ' can SET ROLE ' || pg_catalog.quote_ident(c.target)
+         || ', the role of another tenant: after SET ROLE its session is that tenant (current_user decides every fence)',
+       'REVOKE ' || pg_catalog.quote_ident(c.target) || ' FROM ' || pg_catalog.quote_ident(c.member) || ';'
+FROM crossing c
+)
+SELECT * FROM found
+ORDER BY object_name COLLATE "C", message COLLATE "C";

@@ -6,7 +6,10 @@
 --   BYPASSRLS, owns a tenant table whose row level security is not FORCEd, or the table has RLS
 --   off, any role that may execute the function reads (or writes) every tenant's rows through it.
 --   Functions are new objects EXECUTE-able by PUBLIC unless revoked. A function counts as reading
---   a table when it depends on it (SQL-standard BEGIN ATOMIC bodies) or its source names it.
+--   a table when it depends on it (SQL-standard BEGIN ATOMIC bodies) or its source names it. A
+--   function whose own query answers only about the calling context (the policy analyzer reads
+--   SQL and simple PL/pgSQL bodies: e.g. the caller's memberships) is the documented way to keep
+--   policies from recursing, not a bypass; one whose body cannot be read is medium, not proven.
 -- fix: REVOKE EXECUTE on the function FROM PUBLIC and the application role, or make it SECURITY
 --   INVOKER so the caller's policies apply.
 -- include: tenant_tables
@@ -75,13 +78,15 @@ exposed AS (
 SELECT f.nspname AS schema_name,
        f.proname || '(' || pg_catalog.oidvectortypes(f.proargtypes) || ')' AS object_name,
        'function' AS object_kind,
-       NULL::text AS severity,
+       CASE WHEN v.verdict = 'open' THEN NULL ELSE 'medium' END AS severity,
        'SECURITY DEFINER ' || f.oid::pg_catalog.regprocedure || ' reads '
          || (SELECT pg_catalog.string_agg(e.rel::pg_catalog.regclass || ' ('
                                           || CASE WHEN e.recorded THEN '' ELSE 'named in its source; ' END
                                           || e.reason || ')', ', ' ORDER BY e.rel::pg_catalog.regclass::text)
              FROM exposed e WHERE e.fn = f.oid)
-         || '; ' || COALESCE(pg_catalog.quote_ident(%(app_role)s), f.grantees) || ' can execute it' AS message,
+         || '; ' || COALESCE(pg_catalog.quote_ident(%(app_role)s), f.grantees) || ' can execute it'
+         || CASE WHEN v.verdict = 'open' THEN ' (' || v.reason || ')'
+                 ELSE '; not proven to return other tenants'' rows: ' || v.reason END AS message,
        CASE WHEN f.grantees IS NOT NULL
             THEN 'REVOKE EXECUTE ON ' || CASE WHEN f.prokind = 'p' THEN 'PROCEDURE ' ELSE 'FUNCTION ' END
                  || f.oid::pg_catalog.regprocedure || ' FROM ' || f.grantees || ';  -- or: '
@@ -89,5 +94,12 @@ SELECT f.nspname AS schema_name,
          || 'ALTER ' || CASE WHEN f.prokind = 'p' THEN 'PROCEDURE ' ELSE 'FUNCTION ' END
          || f.oid::pg_catalog.regprocedure || ' SECURITY INVOKER;' AS remediation
 FROM funcs f
+-- the policy analyzer's judgement of the body (%(object_verdicts)s): fenced when every read of a
+-- tenant table (or of the membership table) is restricted to the calling context, as a helper that
+-- answers only about the caller's memberships is; opaque when it cannot read the body
+CROSS JOIN LATERAL (SELECT COALESCE(%(object_verdicts)s::jsonb -> (f.oid::text), '{}'::jsonb) AS j) ov
+CROSS JOIN LATERAL (SELECT COALESCE(ov.j ->> 'verdict', 'opaque') AS verdict,
+                           COALESCE(ov.j ->> 'reason', 'its body was not analysed') AS reason) v
 WHERE EXISTS (SELECT FROM exposed e WHERE e.fn = f.oid)
+  AND v.verdict <> 'fenced'
 ORDER BY f.nspname, f.proname, pg_catalog.oidvectortypes(f.proargtypes);

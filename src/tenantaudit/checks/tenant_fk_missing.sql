@@ -48,4 +48,5 @@ LEFT JOIN LATERAL (
   LIMIT 1
 ) fk ON true
 WHERE NOT EXISTS (SELECT FROM tenant_fks k WHERE k.oid = t.oid AND k.convalidated)
+  AND %(tenant_table)s::oid <> 0  -- no tenants table in this database (--tenant-table none): n/a
 ORDER BY t.nspname, t.relname;

@@ -119,6 +119,9 @@ granted AS (
   FROM pg_catalog.pg_class v
   JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
   WHERE v.oid IN (SELECT e.top FROM exposed e)
+    -- a security_barrier view whose own query restricts every tenant table it reads to the
+    -- tenant context (the policy analyzer's judgement, %(object_verdicts)s) is a fence, not a bypass
+    AND COALESCE(%(object_verdicts)s::jsonb -> (v.oid::text) ->> 'verdict', '') <> 'fenced'
     AND CASE WHEN %(app_role)s::text IS NULL
              THEN EXISTS (SELECT FROM pg_catalog.aclexplode(COALESCE(v.relacl, pg_catalog.acldefault('r', v.relowner))) a
                           WHERE a.grantee <> v.relowner AND a.privilege_type = 'SELECT')

@@ -435,8 +435,10 @@ class Rehearsal:
                 from ..example import grant_app_role
 
                 self.sandbox.create_role(app_role, member=True)  # the probes SET ROLE to it
-                grant_app_role(conn, app_role, _user_schemas(conn))
-                self.phases["verify"].details.append(f"created app role {app_role} (owns nothing, DML on every table)")
+                grant_app_role(conn, app_role, _user_schemas(conn), cfg.tenant_table, read_tenants=False)
+                self.phases["verify"].details.append(
+                    f"created app role {app_role} (owns nothing, DML on every table but the tenants table; "
+                    "pass --app-role to rehearse with your own)")
             after = self._data(conn)
             # classified now, while the upgraded rows can still be read column by column
             losses = self._data_findings(conn, diff_data(self.f0_data, after), after, "upgrade-data-loss", "verify")

@@ -1,7 +1,10 @@
 """Machine-readable report. Versioned: ``format_version`` changes when a field changes meaning.
 
 Fields: ``format_version``, ``tool``, ``command``, ``target`` (DSN without password),
-``server_version``, ``settings``, ``summary`` (counts per severity, ``worst``), ``findings``
+``server_version``, ``settings``, ``context`` (the tenant context judged under: ``model``
+setting/mapped/membership/role, ``tenant_column``, ``tenant_table``, ``setting``, ``json_path``,
+``membership``, ``session``, ``role_column``, ``claims``, ``inferred``, ``evidence``,
+``description``; null for rehearsals), ``summary`` (counts per severity, ``worst``), ``findings``
 (each: ``category``, ``check``, ``severity``, ``schema``, ``table``, ``object_kind``,
 ``title``, ``message``, ``remediation``, and for rehearsals ``phase``, ``migration``, ``line``),
 ``coverage`` (each: ``schema``, ``table``, ``kind``, ``aspects`` mapping aspect to pass/fail/n/a),
@@ -43,6 +46,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "target": report.target,
         "server_version": report.server_version,
         "settings": report.settings,
+        "context": report.context,
         "summary": {
             "counts": report.counts(),
             "worst": worst.value if worst else None,

@@ -55,7 +55,9 @@ def render(report: Report, *, fail_on: Severity = Severity.HIGH) -> str:
         timestamp=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
         hostname=socket.gethostname() or "localhost",
     )
-    ET.SubElement(suite, "properties")
+    properties = ET.SubElement(suite, "properties")
+    if report.context:
+        ET.SubElement(properties, "property", name="tenant_context", value=report.context["description"])
     counts = {"tests": 0, "failures": 0, "skipped": 0, "errors": 0}
     unaudited = {(u.get("schema") or "", u.get("object") or ""): u for u in report.unaudited}
     findings = report.sorted_findings()

@@ -103,6 +103,8 @@ def to_dict(report: Report) -> dict:
                 ],
             }],
             "results": [_result(f, index) for f in findings],
+            # the tenant context every verdict was judged under (null for rehearsals)
+            "properties": {"tenantContext": report.context},
         }],
     }
 

@@ -150,6 +150,8 @@ def incomplete_lines(report: Report) -> list[str]:
 
 
 def render(report: Report, console: Console) -> None:
+    if report.context:  # what "the current tenant" was taken to mean: every verdict depends on it
+        console.print(Text(report.context["description"], style="cyan"), soft_wrap=True)
     # First, before any matrix or finding: a partial audit must not read as a clean one.
     for line in incomplete_lines(report):
         console.print(Text(line, style="bold magenta"), soft_wrap=True)

@@ -37,10 +37,13 @@ tenant_columns AS (
 )
 -- rls_tables: those with the tenant column and RLS enabled, with the fence as remediations write it
 -- (the policy checks judge these; the others belong to tenant-column-missing and rls-disabled).
+-- %(fence_sql)s: the tenant context model's fence with @type@ for the column's type (NULL: the
+-- setting model's, from %(setting)s).
 , rls_tables AS (
   SELECT t.oid, t.nspname, t.relname,
-         pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
-           || pg_catalog.quote_literal(%(setting)s::text) || ', true), '''')::' || t.column_type AS fence_sql
+         COALESCE(pg_catalog.replace(%(fence_sql)s::text, '@type@', t.column_type),
+                  pg_catalog.quote_ident(%(tenant_column)s) || ' = NULLIF(pg_catalog.current_setting('
+                    || pg_catalog.quote_literal(%(setting)s::text) || ', true), '''')::' || t.column_type) AS fence_sql
   FROM tenant_columns t
   WHERE t.relrowsecurity
 )
