@@ -1187,13 +1187,22 @@ def infer_context(analysis: Analysis, scope, config) -> TenantContext | None:
     catalog = analysis.catalog
     groups: dict[tuple, set[int]] = {}
     for rel, column, sig in seen_sources(analysis):
+        relation = catalog.relations.get(rel)
+        if relation is not None and relation.primary == column:
+            continue  # the tenants (or users) table fencing its own key: not what tenant tables carry
         kind = _source_kind(sig, catalog)
         if kind is None or config.is_explicit("tenant_column") and column != config.tenant_column:
             continue
         groups.setdefault((column, kind), set()).add(rel)
+    # a setting compared where a membership lookup reads it as the user (user_id = auth.uid() on
+    # the membership table itself) is the membership model's user, not a tenant setting
+    users = {tuple(kind[2][2]) for _column, kind in groups if kind[0] == "membership" and kind[2][3] is None}
+    groups = {key: rels for key, rels in groups.items()
+              if not (key[1][0] == "setting" and ("setting", key[1][1], key[1][2]) in users)}
     if not groups:
         return None
-    (column, kind), tables = max(groups.items(), key=lambda item: (len(item[1]), item[0][1][0] == "setting", str(item[0])))
+    # most tables first; on a tie the more specific model (a lookup) over a bare setting
+    (column, kind), tables = max(groups.items(), key=lambda item: (len(item[1]), item[0][1][0] != "setting", str(item[0])))
     # the defaults (or the options) stand unless the policies say otherwise more often
     default_key = (config.tenant_column, ("setting", config.setting, tuple(config.claim_path)))
     default = groups.get(default_key, set())

@@ -1481,7 +1481,9 @@ def _write_batch(
         for oid in batch:
             _not_proven_all(ctx, by_oid[oid], Reason(str(exc), exc.cause))
         return
-    pairs = {oid: SyntheticPair(by_oid[oid], oid, column_types[oid]) for oid in batch}
+    # the membership model's member tables ride along in every batch (synthetic users go there)
+    # without being probed themselves: no pair for them
+    pairs = {oid: SyntheticPair(by_oid[oid], oid, column_types[oid]) for oid in batch if oid in column_types}
     failures: dict[int, str] = {}
 
     def insert_pairs(with_setting: bool) -> None:
