@@ -48,9 +48,9 @@ def _main(
 
 
 # Options shared by check and demo; None means "not given" so the config file can supply it.
-TenantColumn = typer.Option(None, "--tenant-column", help="Column that holds the tenant id [default: tenant_id].")
-TenantTable = typer.Option(None, "--tenant-table", help="Table whose primary key is the tenant id, or 'none' when the database has none [default: inferred from the foreign keys, else public.tenants].")
-Setting = typer.Option(None, "--setting", help="Setting the application puts the tenant id in [default: app.tenant_id].")
+TenantColumn = typer.Option(None, "--tenant-column", metavar="COLUMN", help="Column that holds the tenant id [default: inferred from the policies, else tenant_id].")
+TenantTable = typer.Option(None, "--tenant-table", metavar="TABLE", help="Table whose primary key is the tenant id, or 'none' when the database has none [default: inferred from the foreign keys, else public.tenants].")
+Setting = typer.Option(None, "--setting", metavar="NAME", help="Setting the application puts the tenant id (or slug) in, e.g. app.tenant_id or request.jwt.claims [default: inferred from the policies, else app.tenant_id].")
 AppRole = typer.Option(None, "--app-role", help="Role the application connects as; without it, ownership and privilege checks assume the worst.")
 AppRoles = typer.Option(
     None, "--app-role", metavar="ROLE",
