@@ -245,7 +245,9 @@ class Catalog:
         self.functions: dict[int, Function] = {}
         self.functions_named: dict[str, list[int]] = {}
         self._asked: set[str] = set()
-        self._parsed: dict[str, Any] = {}
+        self.bodies: dict[int, Body] = {}  # each helper's body parsed once per audit
+        self.definers: list[int] = []  # SECURITY DEFINER functions of the audited schemas
+        self.views: dict[int, Any] = {}  # security_barrier views: oid -> parsed query (None: unreadable)
 
     def label(self, oid: int) -> str:
         rel = self.relations.get(oid)
@@ -284,28 +286,16 @@ class Catalog:
             return f"{name}() names {len(found)} functions; the tool cannot tell which one runs"
         return found[0]
 
-    def parse_expression(self, text: str) -> Any:
-        if text not in self._parsed:
-            self._parsed[text] = parse_sql("SELECT " + text)[0].stmt.targetList[0].val
-        return self._parsed[text]
+    @staticmethod
+    def parse_expression(text: str) -> Any:
+        return parse_sql("SELECT " + text)[0].stmt.targetList[0].val
 
 
 def _function_calls(node: Any, into: set[str]) -> None:
     """Names of the functions a parse tree calls (for the next level's catalogue query)."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, ast.FuncCall):
-            names = _names(item.funcname)
-            if names:
-                into.add(names[-1])
-        if isinstance(item, ast.Node):
-            for slot in type(item).__slots__:
-                value = getattr(item, slot, None)
-                if isinstance(value, (ast.Node, tuple, list)):
-                    stack.append(value)
-        elif isinstance(item, (tuple, list)):
-            stack.extend(item)
+    calls: list[Any] = []
+    _collect(node, ast.FuncCall, calls)
+    into.update(names[-1] for names in (_names(c.funcname) for c in calls) if names)
 
 
 # -- function bodies ---------------------------------------------------------------------------
@@ -421,7 +411,7 @@ class Analyzer:
         self.context = context
         self.record = record
         self.seen: list[tuple[str, tuple]] = []  # (column, source) of every comparison with a source
-        self.bodies: dict[int, Body] = {}
+        self.bodies = catalog.bodies
         self.user_scoped: set[int] = set()  # tables a policy compares with the context's user
 
     # -- the model ---------------------------------------------------------------------------
@@ -969,8 +959,7 @@ def read_policies(conn: psycopg.Connection, params: dict[str, Any]) -> Analysis:
                 _function_calls(parsed[text], names)
     definers = conn.execute(_DEFINERS_SQL, params).fetchall()
     names |= {name for _oid, name in definers}
-    catalog.definers = [oid for oid, _name in definers]  # type: ignore[attr-defined]
-    catalog.views = {}  # type: ignore[attr-defined]
+    catalog.definers = [oid for oid, _name in definers]
     for oid, text in conn.execute(_VIEWS_SQL, params):
         try:
             catalog.views[oid] = parse_sql(text) if text else None
@@ -983,7 +972,7 @@ def read_policies(conn: psycopg.Connection, params: dict[str, Any]) -> Analysis:
         catalog.load_functions(names)
         names = set()
         for oid in set(catalog.functions) - before:
-            body = _body(catalog.functions[oid], {})
+            body = _body(catalog.functions[oid], catalog.bodies)
             for tree in (body.expr, body.select):
                 if tree is not None:
                     _function_calls(tree, names)
@@ -1029,7 +1018,7 @@ def object_verdicts(analysis: Analysis, context: TenantContext | None) -> dict[s
     the context ({oid: {verdict, reason}})."""
     analyzer = Analyzer(analysis.catalog, context)
     out: dict[str, dict[str, str]] = {}
-    for oid in getattr(analysis.catalog, "definers", []):
+    for oid in analysis.catalog.definers:
         fn = analysis.catalog.functions.get(oid)
         if fn is None:
             continue
@@ -1039,7 +1028,7 @@ def object_verdicts(analysis: Analysis, context: TenantContext | None) -> dict[s
         else:
             verdict = analyzer.query_verdict([body.expr if body.expr is not None else body.select])
         out[str(oid)] = {"verdict": verdict.verdict, "reason": verdict.reason}
-    for oid, tree in getattr(analysis.catalog, "views", {}).items():
+    for oid, tree in analysis.catalog.views.items():
         verdict = analyzer.query_verdict(list(tree)) if tree else Verdict(OPAQUE, "its query could not be read")
         out[str(oid)] = {"verdict": verdict.verdict, "reason": verdict.reason}
     return out
@@ -1068,10 +1057,8 @@ def seen_sources(analysis: Analysis) -> list[tuple[int, str, tuple]]:
     return out
 
 
-def fence_sql(context: TenantContext, catalog: Catalog | None = None) -> str | None:
+def fence_sql(context: TenantContext) -> str | None:
     """The fence remediations write, with @type@ for the tenant column's type; None: today's default."""
-    from psycopg import sql as _sql  # noqa: F401  (names below are quoted by quote_ident rules)
-
     col = _ident(context.tenant_column)
     if context.model == "setting":
         read = f"NULLIF(pg_catalog.current_setting({_literal(context.setting)}, true), '')"
@@ -1310,32 +1297,39 @@ def settle_context(conn: psycopg.Connection, scope, config) -> Analysis:
     user_scoped: set[int] = set()
     scope.params["policy_verdicts"] = Jsonb(verdicts(analysis, context, user_scoped))
     scope.params["user_scoped_tables"] = sorted(user_scoped)
-    scope.params["tenant_roles"] = _tenant_roles(conn, context)
+    scope.params["tenant_roles"] = _tenant_roles(conn, context, scope.unaudited)
     scope.params["object_verdicts"] = Jsonb(object_verdicts(analysis, context))
-    scope.params["fence_sql"] = fence_sql(context, analysis.catalog) if context else None
+    scope.params["fence_sql"] = fence_sql(context) if context else None
     scope.params["fence_label"] = fence_label(context) if context else None
     membership = context.membership if context else None
     scope.params["membership_table"] = (membership.table.oid or 0) if membership else 0
     return analysis
 
 
-def _tenant_roles(conn: psycopg.Connection, context: TenantContext | None) -> list[str]:
+def _tenant_roles(conn: psycopg.Connection, context: TenantContext | None, unaudited: dict) -> list[str]:
     """The role model's tenant roles: the tenants table's role column (names only, at most
-    ROLE_LIMIT); empty under the other models or when the auditor may not read the column."""
+    ROLE_LIMIT); empty under the other models, when the tenants table is locked by another session
+    (not audited), or when reading it would run its policies as the auditor: with row_security off
+    the server refuses instead of evaluating them, and the savepoint is always rolled back."""
     from psycopg import sql
 
-    if context is None or context.model != "role" or not context.role_column or context.tenant_table is None:
+    if context is None or context.model != "role" or not context.role_column or context.tenant_table is None \
+            or context.tenant_table.oid in unaudited:
         return []
     query = sql.SQL("SELECT DISTINCT {col}::text FROM {table} WHERE {col} IS NOT NULL LIMIT {limit}").format(
         col=sql.Identifier(context.role_column),
         table=sql.Identifier(context.tenant_table.schema, context.tenant_table.name),
         limit=sql.Literal(ROLE_LIMIT),
     )
+    names: list[str] = []
     try:
-        with conn.transaction():  # a savepoint: no privilege, a lock or a timeout costs only this list
-            return [name for (name,) in conn.execute(query)]
-    except psycopg.Error:
+        with conn.transaction():  # a savepoint; its SET LOCAL ends with it
+            conn.execute("SELECT pg_catalog.set_config('row_security', 'off', true)")
+            names = [name for (name,) in conn.execute(query)]
+            raise psycopg.Rollback()
+    except psycopg.Error:  # no privilege, RLS that would apply, a lock or a timeout: no pairs known
         return []
+    return names
 
 
 ROLE_LIMIT = 10_000  # tenant roles read for the role model's SET ROLE pairs
