@@ -96,6 +96,13 @@ SELECT pg_catalog.pg_has_role(r.oid, CASE WHEN pg_catalog.current_setting('serve
                                           THEN 'SET' ELSE 'MEMBER' END), pg_catalog.quote_ident(r.rolname)
 FROM pg_catalog.pg_roles r WHERE r.rolname = %s
 """
+# Transaction-local settings applied one after another (volatile output is computed after the
+# sort), so that a setting after 'role' is set as that role.
+_SET_IN_ORDER = """
+SELECT pg_catalog.set_config(s.name, s.value, true)
+FROM ROWS FROM (pg_catalog.unnest(%s::text[]), pg_catalog.unnest(%s::text[])) WITH ORDINALITY AS s (name, value, n)
+ORDER BY s.n
+"""
 # Where current_setting(name) without missing_ok raises for a setting never set (42704): the
 # source function, sent in every language (find_option since PostgreSQL 15 or so).
 _UNKNOWN_SETTING = ("find_option", "GetConfigOptionByName")
@@ -173,6 +180,9 @@ class ProbeContext:
     # synthesized (write mode) up front, the others are looked up on first use
     subjects: dict[str, Subject] = field(default_factory=dict)
     _lookups: dict[str, Any] = field(default_factory=dict)
+    # True in the read-only audit's one snapshot: what the auditor read stays true (cached)
+    snapshot_fixed: bool = False
+    _tenant_sets: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.json_path is None and self.context.json_path:
@@ -269,6 +279,8 @@ class ProbeContext:
         user's membership rows name); None when it could not be read."""
         if self.model != "membership" or subject.user is None:
             return subject.tenants
+        if self.snapshot_fixed and subject.user in self._tenant_sets:
+            return self._tenant_sets[subject.user]
         m = self.context.membership
         query = sql.SQL("SELECT pg_catalog.array_agg(DISTINCT m.{t}::text) FROM {table} m WHERE m.{u}::text = %s").format(
             t=sql.Identifier(m.tenant_column), u=sql.Identifier(m.user_column), table=identifier(m.table.schema, m.table.name)
@@ -279,7 +291,10 @@ class ProbeContext:
             raise
         except psycopg.Error:
             return None
-        return frozenset(row[0] or ()) | subject.tenants
+        found = frozenset(row[0] or ()) | subject.tenants
+        if self.snapshot_fixed:
+            self._tenant_sets[subject.user] = found
+        return found
 
     def outside(self, subject: Subject, tenant: str | None) -> tuple[bool, str]:
         """Whether ``tenant`` (a row's tenant, read by the auditor) is outside the context's tenant
@@ -380,16 +395,12 @@ class ProbeContext:
             subject = self.subject(tenant)
             role = subject.role or self.app_role
             pairs = self.settings_for(subject.value) if subject.value is not None else []
+        # In this order, in one statement: the bound, the context, the role (set_config('role')
+        # is SET LOCAL ROLE), then what the application's sessions start with (search_path above
+        # all), set as the app role as its sessions would.
+        ordered = [("statement_timeout", str(duration_ms(self.timeout))), *pairs, ("role", role), *settings]
         with self.conn.transaction(force_rollback=True):
-            self.conn.execute(
-                "SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(duration_ms(self.timeout)),)
-            )
-            for name, value in pairs:
-                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
-            self.conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))  # no params: plain Identifier
-            # What the application's sessions start with (search_path above all), not the auditor's.
-            for name, value in settings:
-                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+            self.conn.execute(_SET_IN_ORDER, ([n for n, _ in ordered], [v for _, v in ordered]))
             return action(self.conn)
 
     def app_settings(self) -> list[tuple[str, str]]:
@@ -603,12 +614,14 @@ def unset_outcome(
     table: TenantTable,
     visible: Callable[[psycopg.Connection], bool],
     absent: tuple[str, str, Any] | None,
+    reset: tuple[str, Any] | None = None,
 ) -> None:
     """With no tenant set, and with the setting reset to '' (a pooled connection after SET LOCAL
     ended), the app role must see nothing. Raising an error also keeps rows hidden: 'fails closed
-    by error', worth knowing (it breaks every query on that connection) but not a leak."""
+    by error', worth knowing (it breaks every query on that connection) but not a leak.
+    ``reset``: what attempt() of ``visible`` with the context reset gave, when already run."""
     observations = [absent] if absent else []
-    observations.append((ctx.unset_label(), *attempt(ctx, "", visible)))
+    observations.append((ctx.unset_label(), *(reset or attempt(ctx, "", visible))))
     leaked = [name for name, status, value in observations if status == "ok" and value]
     errors = [f"{name}: {value}" for name, status, value in observations if status in ("denied", "error")]
     unproven = [f"{name}: {value}" for name, status, value in observations if status == "unproven"]
@@ -645,7 +658,7 @@ def run_read_probes(
     """Probe the rows already in the database, in the audit's read-only transaction. Tables whose
     policies can act outside that transaction (side_effects.inspect) are skipped, with the
     reason, unless ``probe_side_effects``."""
-    ctx = ProbeContext(conn, scope, app_role, timeout)
+    ctx = ProbeContext(conn, scope, app_role, timeout, snapshot_fixed=True)
     if not can_become(conn, app_role):
         for table in tables:
             for operation in ("read", "unset-read"):
@@ -670,35 +683,183 @@ def run_read_probes(
         query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(identifier(table.schema, table.table))
         return lambda c: c.execute(query, ()).fetchone()[0]
 
+    def visible_part(table: TenantTable) -> Part:
+        return [sql.SQL("EXISTS (SELECT FROM {})").format(identifier(table.schema, table.table))], ()
+
+    start = len(ctx.results), len(ctx.findings)
+    batches = read_batches(conn, probed)
     absent: dict[TenantTable, tuple[str, str, Any]] = {}
     if setting_is_absent(conn, ctx.context_settings()):
-        absent = {table: observe_absent(ctx, anything_visible(table)) for table in probed}
+        for batch in batches:  # all before any set_config of the setting (observe_absent)
+            absent.update({t: ("absent", status, value[0] if status == "ok" else value)
+                           for t, (status, value) in attempt_each(ctx, None, batch, visible_part).items()})
+
+    def unset_all(tables: list[TenantTable]) -> None:
+        for batch in read_batches(conn, tables) if tables is not probed else batches:
+            reset = attempt_each(ctx, "", batch, visible_part)
+            for table in batch:
+                status, value = reset[table]
+                unset_outcome(ctx, table, anything_visible(table), absent.get(table),
+                              (status, value[0] if status == "ok" else value))
+
     try:
         among = _read_candidates(ctx)
     except ProbeError as exc:
         for table in probed:
             ctx.record(table, "read", NOT_PROVEN, exc.args[0] if exc.args else str(exc))
-            unset_outcome(ctx, table, anything_visible(table), absent.get(table))
+        unset_all(probed)
+        _in_table_order(ctx, probed, *start)
         return ctx.findings, ctx.results
-    for table in probed:
-        ident = identifier(table.schema, table.table)
-        try:
-            tenant = _some_tenant_with_rows(ctx, ident, among)
-        except ProbeError as exc:
-            ctx.record(table, "read", NOT_PROVEN, str(exc))
-            ctx.record(table, "unset-read", NOT_PROVEN, str(exc))
-            continue
-        if tenant is None and among is not None:
-            ctx.record(table, "read", NOT_PROVEN, _no_candidate_reason(ctx))
-            unset_outcome(ctx, table, anything_visible(table), absent.get(table))
-            continue
-        if tenant is None:
-            ctx.record(table, "read", NOT_PROVEN, "no rows with a tenant: use --probe write to test with synthetic rows")
-            ctx.record(table, "unset-read", NOT_PROVEN, "no rows")
-            continue
-        _read_other_tenants(ctx, table, ident, tenant)
-        unset_outcome(ctx, table, anything_visible(table), absent.get(table))
+
+    def tenant_part(table: TenantTable) -> Part:
+        where = sql.SQL(" AND x.{col}::text = ANY (%s::text[])").format(col=ctx.column) if among is not None else sql.SQL("")
+        return [sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.{col} IS NOT NULL{where} LIMIT 1").format(
+            col=ctx.column, t=identifier(table.schema, table.table), where=where)], ((among,) if among is not None else ())
+
+    for batch in batches:
+        owners = {} if among is not None and not among else bounded_each(ctx, batch, tenant_part)
+        readable, unset = [], []
+        for table in batch:
+            ident = identifier(table.schema, table.table)
+            try:
+                tenant = owners[table][0] if table in owners else _some_tenant_with_rows(ctx, ident, among)
+            except ProbeError as exc:
+                ctx.record(table, "read", NOT_PROVEN, str(exc))
+                ctx.record(table, "unset-read", NOT_PROVEN, str(exc))
+                continue
+            if tenant is None and among is not None:
+                ctx.record(table, "read", NOT_PROVEN, _no_candidate_reason(ctx))
+                unset.append(table)
+                continue
+            if tenant is None:
+                ctx.record(table, "read", NOT_PROVEN, "no rows with a tenant: use --probe write to test with synthetic rows")
+                ctx.record(table, "unset-read", NOT_PROVEN, "no rows")
+                continue
+            readable.append((table, ident, tenant))
+            unset.append(table)
+        _read_other_tenants(ctx, readable)
+        reset = attempt_each(ctx, "", unset, visible_part) if unset else {}
+        for table in unset:
+            status, value = reset[table]
+            unset_outcome(ctx, table, anything_visible(table), absent.get(table), (status, value[0] if status == "ok" else value))
+    _in_table_order(ctx, probed, *start)
     return ctx.findings, ctx.results
+
+
+def _in_table_order(ctx: ProbeContext, tables: list[TenantTable], results_from: int, findings_from: int) -> None:
+    """The results and findings recorded since ``results_from`` / ``findings_from``, batch by
+    batch, put back in the order of ``tables`` (each table's own in the order recorded)."""
+    rank = {(t.schema, t.table): i for i, t in enumerate(tables)}
+    ctx.results[results_from:] = sorted(ctx.results[results_from:], key=lambda r: rank.get((r.schema, r.table), -1))
+    ctx.findings[findings_from:] = sorted(ctx.findings[findings_from:], key=lambda f: rank.get((f.schema, f.table), -1))
+
+
+# -- many tables per statement ------------------------------------------------------------------
+# A read probe's statement covers a batch of tables, one scalar subquery (or a few) per table.
+# A batch is bounded by the relation locks its statement takes (each table, its partitions and
+# the indexes of each, which the planner opens), released when the savepoint around the
+# statement rolls back. A batch that raises is split in two until the table that raises is alone:
+# its statement then asks what one table's always did, so the outcome is the same.
+
+READ_LOCK_SHARE = 2  # a statement's locks stay under max_locks_per_transaction / READ_LOCK_SHARE
+READ_LOCK_MARGIN = 4  # relations a policy reads besides the table (the tenants or membership table)
+READ_BATCH_TABLES = 100  # and at most this many tables per statement
+_READ_WEIGHTS = """
+WITH RECURSIVE tree (root, rel) AS (
+  SELECT u.oid, u.oid FROM pg_catalog.unnest(%s::pg_catalog.oid[]) AS u (oid)
+  UNION
+  SELECT t.root, i.inhrelid FROM tree t JOIN pg_catalog.pg_inherits i ON i.inhparent = t.rel
+)
+SELECT t.root, (pg_catalog.count(*) + pg_catalog.sum((SELECT pg_catalog.count(*) FROM pg_catalog.pg_index x
+                                                       WHERE x.indrelid = t.rel)))::int
+FROM tree t GROUP BY t.root
+"""
+# One table's share of a batch statement: its expressions and their parameters.
+Part = tuple[list[sql.Composable], tuple]
+
+
+def read_batches(conn: psycopg.Connection, tables: list[TenantTable]) -> list[list[TenantTable]]:
+    """``tables`` in order, cut into batches whose statements stay within the lock budget."""
+    if not tables:
+        return []
+    oids = [row[1] for row in conn.execute(_TABLE_OIDS, ([t.schema for t in tables], [t.table for t in tables]))]
+    weights = dict(conn.execute(_READ_WEIGHTS, ([o for o in oids if o is not None],)).fetchall())
+    max_locks = int(conn.execute("SELECT pg_catalog.current_setting('max_locks_per_transaction')").fetchone()[0])
+    budget = max(1, max_locks // READ_LOCK_SHARE - READ_LOCK_MARGIN)
+    batches: list[list[TenantTable]] = []
+    current: list[TenantTable] = []
+    used = 0
+    for table, oid in zip(tables, oids):
+        weight = weights.get(oid, 1)
+        if current and (used + weight > budget or len(current) >= READ_BATCH_TABLES):
+            batches.append(current)
+            current, used = [], 0
+        current.append(table)
+        used += weight
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _batch_statement(parts: list[Part]) -> tuple[sql.Composable, tuple]:
+    columns = [sql.SQL("({})").format(expression) for expressions, _ in parts for expression in expressions]
+    return sql.SQL("SELECT ") + sql.SQL(", ").join(columns), tuple(p for _, params in parts for p in params)
+
+
+def _split(batch: list, value: Any) -> list[list]:
+    """Halves of a batch whose statement failed; single tables after a timeout (each then gets
+    the whole bound, as one table's statement always did)."""
+    if getattr(value, "server_cause", None) == "57014":
+        return [[t] for t in batch]
+    return [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
+
+
+def attempt_each(
+    ctx: ProbeContext, tenant: str | None, batch: list[TenantTable], part: Callable[[TenantTable], Part]
+) -> dict[TenantTable, tuple[str, Any]]:
+    """attempt() of one statement over the batch: per table ("ok", its values) where it ran,
+    else what attempt() said of the table's statement alone."""
+    parts = [part(t) for t in batch]
+    query, params = _batch_statement(parts)
+    status, value = attempt(ctx, tenant, lambda c: c.execute(query, params).fetchone())
+    if status == "ok":
+        found, at = {}, 0
+        for table, (expressions, _) in zip(batch, parts):
+            found[table] = ("ok", tuple(value[at : at + len(expressions)]))
+            at += len(expressions)
+        return found
+    if len(batch) == 1:
+        return {batch[0]: (status, value)}
+    found = {}
+    for half in _split(batch, value):
+        found.update(attempt_each(ctx, tenant, half, part))
+    return found
+
+
+def bounded_each(ctx: ProbeContext, batch: list[TenantTable], part: Callable[[TenantTable], Part]) -> dict[TenantTable, tuple]:
+    """The auditing role's reads of a batch in one statement under --data-timeout: per table its
+    values; a table whose read raised (alone) is left out, for the caller's one-table code to
+    read and to judge the error as it always has."""
+    if not batch:
+        return {}
+    parts = [part(t) for t in batch]
+    query, params = _batch_statement(parts)
+    try:
+        value = bounded(ctx.conn, ctx.timeout, query, params)
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:
+        if len(batch) == 1 or isinstance(exc, psycopg.errors.QueryCanceled):
+            return {}
+        found = {}
+        for half in _split(batch, None):
+            found.update(bounded_each(ctx, half, part))
+        return found
+    found, at = {}, 0
+    for table, (expressions, _) in zip(batch, parts):
+        found[table] = tuple(value[at : at + len(expressions)])
+        at += len(expressions)
+    return found
 
 
 # At most this many candidate tenants (users with one tenant, reachable tenant roles) are read.
@@ -799,57 +960,91 @@ def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Composable, among: list
     return row[0] if row else None
 
 
-def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Composable, tenant: str) -> None:
-    """With ``tenant`` in context, is a row of a tenant outside the context's tenant set visible?
-    Reported only once the auditor, reading that very row itself, has confirmed its tenant is
-    outside the set (for membership: none of the user's memberships names it)."""
-    try:
-        subject = ctx.subject(tenant)
-    except ProbeError as exc:
-        ctx.record(table, "read", NOT_PROVEN, Reason(str(exc), exc.cause))
-        return
-    own_set = ctx.tenant_set(subject)
-    if own_set is None:
-        ctx.record(table, "read", NOT_PROVEN, "the auditing role could not read the user's memberships")
-        return
-    own_tenants = sorted(own_set)
-    outside = sql.SQL("x.{col} IS NOT NULL AND NOT (x.{col}::text = ANY (%s::text[]))").format(col=ctx.column)
-    others = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE ").format(t=ident) + outside + sql.SQL(")")
-    seen_row = sql.SQL("SELECT x.tableoid::pg_catalog.oid, x.ctid::pg_catalog.text FROM {t} x WHERE ").format(t=ident) + outside + sql.SQL(" LIMIT 1")
-    whose = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.tableoid = %s AND x.ctid = %s::pg_catalog.tid").format(
-        t=ident, col=ctx.column
-    )
-    own = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE x.{col}::text = %s)").format(t=ident, col=ctx.column)
+def _outside_sql(ctx: ProbeContext) -> sql.Composable:
+    return sql.SQL("x.{col} IS NOT NULL AND NOT (x.{col}::text = ANY (%s::text[]))").format(col=ctx.column)
+
+
+def _own_sql(ctx: ProbeContext, ident: sql.Composable) -> sql.Composable:
+    return sql.SQL("EXISTS (SELECT FROM {t} x WHERE x.{col}::text = %s)").format(t=ident, col=ctx.column)
+
+
+def _seen_sql(ctx: ProbeContext, ident: sql.Composable) -> sql.Composable:
+    """A row outside the tenant set, as its table oid and ctid (text, space-separated)."""
+    return (sql.SQL("SELECT x.tableoid::pg_catalog.oid::text || ' ' || x.ctid::pg_catalog.text FROM {t} x WHERE ").format(t=ident)
+            + _outside_sql(ctx) + sql.SQL(" LIMIT 1"))
+
+
+def _read_other_tenants(ctx: ProbeContext, readable: list[tuple[TenantTable, sql.Composable, str]]) -> None:
+    """For each (table, its name, a tenant owning rows of it): with that tenant in context, is a
+    row of a tenant outside the context's tenant set visible? Reported only once the auditor,
+    reading that very row itself, has confirmed its tenant is outside the set (for membership:
+    none of the user's memberships names it). A batch's tables in one statement per step."""
+    prepared: dict[TenantTable, tuple[sql.Composable, str, Subject, list[str]]] = {}
+    for table, ident, tenant in readable:
+        try:
+            subject = ctx.subject(tenant)
+        except ProbeError as exc:
+            ctx.record(table, "read", NOT_PROVEN, Reason(str(exc), exc.cause))
+            continue
+        own_set = ctx.tenant_set(subject)
+        if own_set is None:
+            ctx.record(table, "read", NOT_PROVEN, "the auditing role could not read the user's memberships")
+            continue
+        prepared[table] = (ident, tenant, subject, sorted(own_set))
     # As the auditor first: without rows of another tenant there is nothing to leak.
-    try:
-        (exists,) = bounded(ctx.conn, ctx.timeout, others, (own_tenants,))
-    except psycopg.errors.QueryCanceled as exc:
-        ctx.record(
-            table, "read", NOT_PROVEN,
-            Reason(f"looking for other tenants' rows did not finish within --data-timeout {ctx.timeout}", exc.sqlstate),
+    others = bounded_each(
+        ctx, list(prepared),
+        lambda t: ([sql.SQL("EXISTS (SELECT FROM {t} x WHERE ").format(t=prepared[t][0]) + _outside_sql(ctx) + sql.SQL(")")],
+                   (prepared[t][3],)),
+    )
+    by_tenant: dict[str, list[TenantTable]] = {}
+    for table, (ident, tenant, _subject, own_tenants) in prepared.items():
+        if table in others:
+            (exists,) = others[table]
+        else:
+            query = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE ").format(t=ident) + _outside_sql(ctx) + sql.SQL(")")
+            try:
+                (exists,) = bounded(ctx.conn, ctx.timeout, query, (own_tenants,))
+            except psycopg.errors.QueryCanceled as exc:
+                ctx.record(
+                    table, "read", NOT_PROVEN,
+                    Reason(f"looking for other tenants' rows did not finish within --data-timeout {ctx.timeout}", exc.sqlstate),
+                )
+                continue
+        if not exists:
+            ctx.record(table, "read", NOT_PROVEN, "only one tenant owns rows: use --probe write to test with synthetic rows")
+            continue
+        by_tenant.setdefault(tenant, []).append(table)
+    # As the app role, one tenant at a time: its own rows visible (calibrate()'s first try) and
+    # a row outside its set, in one statement.
+    for tenant, tables in by_tenant.items():
+        seen = attempt_each(
+            ctx, tenant, tables,
+            lambda t: ([_own_sql(ctx, prepared[t][0]), _seen_sql(ctx, prepared[t][0])], (tenant, prepared[t][3])),
         )
-        return
-    if not exists:
-        ctx.record(table, "read", NOT_PROVEN, "only one tenant owns rows: use --probe write to test with synthetic rows")
-        return
+        for table in tables:
+            ident, _tenant, subject, own_tenants = prepared[table]
+            status, value = seen[table]
+            if status == "ok" and value[0] is True:
+                if value[1] is None:
+                    ctx.record(table, "read", PASS, "only the rows of the tenant in context visible")
+                else:
+                    oid, ctid = value[1].split(" ", 1)
+                    _confirm_leak(ctx, table, ident, subject, (int(oid), ctid))
+            else:  # the tenant does not see its own rows this way: calibrate, one table alone
+                _read_as_tenant(ctx, table, ident, tenant, subject, own_tenants)
+
+
+def _read_as_tenant(
+    ctx: ProbeContext, table: TenantTable, ident: sql.Composable, tenant: str, subject: Subject, own_tenants: list[str]
+) -> None:
+    own = sql.SQL("SELECT ") + _own_sql(ctx, ident)
     ctx.calibrate(tenant, lambda c: c.execute(own, (tenant,)).fetchone()[0])
+    seen_row = _seen_sql(ctx, ident)
     status, value = attempt(ctx, tenant, lambda c: c.execute(seen_row, (own_tenants,)).fetchone())
     if status == "ok" and value:
-        # The proof: the auditor reads the row the app role saw, and its tenant is outside the set.
-        row = bounded(ctx.conn, ctx.timeout, whose, tuple(value))
-        proven, why = ctx.outside(subject, row[0] if row else None)
-        if not proven:
-            ctx.record(table, "read", NOT_PROVEN, f"a row was visible, but it is not proven another tenant's: {why}")
-            return
-        ctx.record(table, "read", LEAK, "rows of other tenants visible with one tenant in context")
-        ctx.leak(
-            table,
-            "probe-read-leak",
-            Severity.CRITICAL,
-            f"as {_acting(ctx)} with one tenant in context ({_context_words(ctx)}), a row of a tenant outside the context's "
-            f"tenant set in {table.schema}.{table.table} was visible (confirmed by the auditing role's own read of that row)",
-            _fence_hint(ctx, table),
-        )
+        oid, ctid = value[0].split(" ", 1)
+        _confirm_leak(ctx, table, ident, subject, (int(oid), ctid))
     elif status == "ok":
         # Seeing nothing proves the fence only if the tenant sees its own rows.
         sees_own = attempt(ctx, tenant, lambda c: c.execute(own, (tenant,)).fetchone()[0])
@@ -861,6 +1056,27 @@ def _read_other_tenants(ctx: ProbeContext, table: TenantTable, ident: sql.Compos
         ctx.record(table, "read", FAILS_CLOSED_BY_ERROR, str(value))
     else:
         ctx.record(table, "read", NOT_PROVEN, str(value))
+
+
+def _confirm_leak(ctx: ProbeContext, table: TenantTable, ident: sql.Composable, subject: Subject, row_id: tuple[int, str]) -> None:
+    """The proof: the auditor reads the row the app role saw, and its tenant is outside the set."""
+    whose = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.tableoid = %s AND x.ctid = %s::pg_catalog.tid").format(
+        t=ident, col=ctx.column
+    )
+    row = bounded(ctx.conn, ctx.timeout, whose, row_id)
+    proven, why = ctx.outside(subject, row[0] if row else None)
+    if not proven:
+        ctx.record(table, "read", NOT_PROVEN, f"a row was visible, but it is not proven another tenant's: {why}")
+        return
+    ctx.record(table, "read", LEAK, "rows of other tenants visible with one tenant in context")
+    ctx.leak(
+        table,
+        "probe-read-leak",
+        Severity.CRITICAL,
+        f"as {_acting(ctx)} with one tenant in context ({_context_words(ctx)}), a row of a tenant outside the context's "
+        f"tenant set in {table.schema}.{table.table} was visible (confirmed by the auditing role's own read of that row)",
+        _fence_hint(ctx, table),
+    )
 
 
 def _acting(ctx: ProbeContext) -> str:
