@@ -220,6 +220,10 @@ def connect_session(
             " pg_catalog.set_config('search_path', 'pg_catalog', false)",
             (str(statement_ms), str(lock_ms), str(max(statement_ms * 2, 60_000)), "on" if read_only else "off"),
         )
+        # Never prepared: every savepoint rolled back makes psycopg DEALLOCATE ALL, so statements
+        # prepared after five runs would cost two extra round trips each time (the probes roll
+        # back thousands of savepoints), and a plan prepared under one role serves no other.
+        conn.prepare_threshold = None
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = read_only
         conn.autocommit = False

@@ -9,6 +9,7 @@ Only counts leave the server: no row data.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import psycopg
@@ -52,14 +53,17 @@ def bounded(conn: psycopg.Connection, timeout: str, query: sql.Composable, param
     """Run one query in a savepoint that is always rolled back, under ``timeout`` or the
     session's own statement_timeout (--statement-timeout), whichever is shorter: a per-table
     bound never lifts the bound for any one query."""
+    session_ms = _session_timeouts.get(conn)
+    if session_ms is None:  # the session's bound, read once (bounded() never runs inside another): pg_settings is slow
+        session_ms = _session_timeouts[conn] = int(conn.execute(
+            "SELECT s.setting FROM pg_catalog.pg_settings s WHERE s.name = 'statement_timeout'").fetchone()[0])
+    ms = duration_ms(timeout) if session_ms == 0 else min(session_ms, duration_ms(timeout))
     with conn.transaction(force_rollback=True):
-        conn.execute(
-            "SELECT pg_catalog.set_config('statement_timeout', (CASE WHEN s.setting::int8 = 0 THEN %(ms)s"
-            " ELSE LEAST(s.setting::int8, %(ms)s) END)::text, true)"
-            " FROM pg_catalog.pg_settings s WHERE s.name = 'statement_timeout'",
-            {"ms": duration_ms(timeout)},
-        )
+        conn.execute("SELECT pg_catalog.set_config('statement_timeout', %s, true)", (str(ms),))
         return conn.execute(query, params).fetchone()
+
+
+_session_timeouts: "weakref.WeakKeyDictionary[psycopg.Connection, int]" = weakref.WeakKeyDictionary()
 
 
 _ACCESS_SQL = """

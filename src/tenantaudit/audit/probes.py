@@ -679,12 +679,17 @@ def run_read_probes(
             ctx.record(table, "read", NOT_PROVEN, reason)
             ctx.record(table, "unset-read", NOT_PROVEN, reason)
 
+    # Each table's name quoted once (statements over a batch are put together as text from
+    # these; parameters stay parameters).
+    names = {t: identifier(t.schema, t.table).as_string(None) for t in probed}
+    col = ctx.column.as_string(None)
+
     def anything_visible(table: TenantTable) -> Callable[[psycopg.Connection], bool]:
-        query = sql.SQL("SELECT EXISTS (SELECT FROM {})").format(identifier(table.schema, table.table))
+        query = sql.SQL(f"SELECT EXISTS (SELECT FROM {names[table]})")
         return lambda c: c.execute(query, ()).fetchone()[0]
 
     def visible_part(table: TenantTable) -> Part:
-        return [sql.SQL("EXISTS (SELECT FROM {})").format(identifier(table.schema, table.table))], ()
+        return [f"EXISTS (SELECT FROM {names[table]})"], ()
 
     start = len(ctx.results), len(ctx.findings)
     batches = read_batches(conn, probed)
@@ -694,35 +699,45 @@ def run_read_probes(
             absent.update({t: ("absent", status, value[0] if status == "ok" else value)
                            for t, (status, value) in attempt_each(ctx, None, batch, visible_part).items()})
 
-    def unset_all(tables: list[TenantTable]) -> None:
-        for batch in read_batches(conn, tables) if tables is not probed else batches:
-            reset = attempt_each(ctx, "", batch, visible_part)
-            for table in batch:
-                status, value = reset[table]
-                unset_outcome(ctx, table, anything_visible(table), absent.get(table),
-                              (status, value[0] if status == "ok" else value))
+    def unset_each(tables: list[TenantTable]) -> None:
+        reset = attempt_each(ctx, "", tables, visible_part) if tables else {}
+        for table in tables:
+            status, value = reset[table]
+            unset_outcome(ctx, table, anything_visible(table), absent.get(table), (status, value[0] if status == "ok" else value))
 
     try:
         among = _read_candidates(ctx)
     except ProbeError as exc:
-        for table in probed:
-            ctx.record(table, "read", NOT_PROVEN, exc.args[0] if exc.args else str(exc))
-        unset_all(probed)
+        for batch in batches:
+            for table in batch:
+                ctx.record(table, "read", NOT_PROVEN, exc.args[0] if exc.args else str(exc))
+            unset_each(batch)
         _in_table_order(ctx, probed, *start)
         return ctx.findings, ctx.results
 
+    # A tenant owning rows of the table and, where the context holds that one tenant alone (all
+    # models but membership), whether rows of any other tenant are there too (text[], or NULL).
+    among_sql = f" AND x.{col}::text = ANY (%s::text[])" if among is not None else ""
+    alone = ctx.model != "membership"
+
     def tenant_part(table: TenantTable) -> Part:
-        where = sql.SQL(" AND x.{col}::text = ANY (%s::text[])").format(col=ctx.column) if among is not None else sql.SQL("")
-        return [sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.{col} IS NOT NULL{where} LIMIT 1").format(
-            col=ctx.column, t=identifier(table.schema, table.table), where=where)], ((among,) if among is not None else ())
+        first = f"SELECT x.{col}::text AS t FROM {names[table]} x WHERE x.{col} IS NOT NULL{among_sql} LIMIT 1"
+        others = f"(EXISTS (SELECT FROM {names[table]} y WHERE {_outside_sql(col, 'y', 'ARRAY[a.t]')}))::text" if alone else "NULL"
+        return [f"SELECT ARRAY[a.t, {others}] FROM ({first}) a"], ((among,) if among is not None else ())
 
     for batch in batches:
         owners = {} if among is not None and not among else bounded_each(ctx, batch, tenant_part)
-        readable, unset = [], []
+        readable, unset, known = [], [], {}
         for table in batch:
-            ident = identifier(table.schema, table.table)
+            ident = names[table]
             try:
-                tenant = owners[table][0] if table in owners else _some_tenant_with_rows(ctx, ident, among)
+                if table in owners:
+                    found = owners[table][0]
+                    tenant = found[0] if found else None
+                    if found and found[1] is not None:
+                        known[table] = found[1] == "true"
+                else:
+                    tenant = _some_tenant_with_rows(ctx, sql.SQL(ident), among)
             except ProbeError as exc:
                 ctx.record(table, "read", NOT_PROVEN, str(exc))
                 ctx.record(table, "unset-read", NOT_PROVEN, str(exc))
@@ -737,11 +752,8 @@ def run_read_probes(
                 continue
             readable.append((table, ident, tenant))
             unset.append(table)
-        _read_other_tenants(ctx, readable)
-        reset = attempt_each(ctx, "", unset, visible_part) if unset else {}
-        for table in unset:
-            status, value = reset[table]
-            unset_outcome(ctx, table, anything_visible(table), absent.get(table), (status, value[0] if status == "ok" else value))
+        _read_other_tenants(ctx, readable, known)
+        unset_each(unset)
     _in_table_order(ctx, probed, *start)
     return ctx.findings, ctx.results
 
@@ -774,8 +786,9 @@ SELECT t.root, (pg_catalog.count(*) + pg_catalog.sum((SELECT pg_catalog.count(*)
                                                        WHERE x.indrelid = t.rel)))::int
 FROM tree t GROUP BY t.root
 """
-# One table's share of a batch statement: its expressions and their parameters.
-Part = tuple[list[sql.Composable], tuple]
+# One table's share of a batch statement: its expressions (SQL text put together from names quoted
+# by db.identifier, never from values) and their parameters.
+Part = tuple[list[str], tuple]
 
 
 def read_batches(conn: psycopg.Connection, tables: list[TenantTable]) -> list[list[TenantTable]]:
@@ -802,8 +815,8 @@ def read_batches(conn: psycopg.Connection, tables: list[TenantTable]) -> list[li
 
 
 def _batch_statement(parts: list[Part]) -> tuple[sql.Composable, tuple]:
-    columns = [sql.SQL("({})").format(expression) for expressions, _ in parts for expression in expressions]
-    return sql.SQL("SELECT ") + sql.SQL(", ").join(columns), tuple(p for _, params in parts for p in params)
+    columns = ", ".join(f"({expression})" for expressions, _ in parts for expression in expressions)
+    return sql.SQL("SELECT " + columns), tuple(p for _, params in parts for p in params)
 
 
 def _split(batch: list, value: Any) -> list[list]:
@@ -960,26 +973,33 @@ def _some_tenant_with_rows(ctx: ProbeContext, ident: sql.Composable, among: list
     return row[0] if row else None
 
 
-def _outside_sql(ctx: ProbeContext) -> sql.Composable:
-    return sql.SQL("x.{col} IS NOT NULL AND NOT (x.{col}::text = ANY (%s::text[]))").format(col=ctx.column)
+def _outside_sql(col: str, alias: str = "x", tenants: str = "%s::text[]") -> str:
+    """Rows of a tenant outside the set ``tenants`` (an array; a parameter by default)."""
+    return f"{alias}.{col} IS NOT NULL AND NOT ({alias}.{col}::text = ANY ({tenants}))"
 
 
-def _own_sql(ctx: ProbeContext, ident: sql.Composable) -> sql.Composable:
-    return sql.SQL("EXISTS (SELECT FROM {t} x WHERE x.{col}::text = %s)").format(t=ident, col=ctx.column)
+def _own_sql(col: str, ident: str) -> str:
+    return f"EXISTS (SELECT FROM {ident} x WHERE x.{col}::text = %s)"
 
 
-def _seen_sql(ctx: ProbeContext, ident: sql.Composable) -> sql.Composable:
+def _seen_sql(col: str, ident: str) -> str:
     """A row outside the tenant set, as its table oid and ctid (text, space-separated)."""
-    return (sql.SQL("SELECT x.tableoid::pg_catalog.oid::text || ' ' || x.ctid::pg_catalog.text FROM {t} x WHERE ").format(t=ident)
-            + _outside_sql(ctx) + sql.SQL(" LIMIT 1"))
+    return (f"SELECT x.tableoid::pg_catalog.oid::text || ' ' || x.ctid::pg_catalog.text FROM {ident} x "
+            f"WHERE {_outside_sql(col)} LIMIT 1")
 
 
-def _read_other_tenants(ctx: ProbeContext, readable: list[tuple[TenantTable, sql.Composable, str]]) -> None:
-    """For each (table, its name, a tenant owning rows of it): with that tenant in context, is a
-    row of a tenant outside the context's tenant set visible? Reported only once the auditor,
-    reading that very row itself, has confirmed its tenant is outside the set (for membership:
-    none of the user's memberships names it). A batch's tables in one statement per step."""
-    prepared: dict[TenantTable, tuple[sql.Composable, str, Subject, list[str]]] = {}
+def _read_other_tenants(
+    ctx: ProbeContext, readable: list[tuple[TenantTable, str, str]], known: dict[TenantTable, bool] | None = None
+) -> None:
+    """For each (table, its quoted name, a tenant owning rows of it): with that tenant in context,
+    is a row of a tenant outside the context's tenant set visible? Reported only once the
+    auditor, reading that very row itself, has confirmed its tenant is outside the set (for
+    membership: none of the user's memberships names it). ``known``: whether other tenants' rows
+    are there, where already read for a context of that one tenant. One statement per step for
+    the batch's tables."""
+    col = ctx.column.as_string(None)
+    known = known or {}
+    prepared: dict[TenantTable, tuple[str, str, Subject, list[str]]] = {}
     for table, ident, tenant in readable:
         try:
             subject = ctx.subject(tenant)
@@ -992,17 +1012,17 @@ def _read_other_tenants(ctx: ProbeContext, readable: list[tuple[TenantTable, sql
             continue
         prepared[table] = (ident, tenant, subject, sorted(own_set))
     # As the auditor first: without rows of another tenant there is nothing to leak.
-    others = bounded_each(
-        ctx, list(prepared),
-        lambda t: ([sql.SQL("EXISTS (SELECT FROM {t} x WHERE ").format(t=prepared[t][0]) + _outside_sql(ctx) + sql.SQL(")")],
-                   (prepared[t][3],)),
-    )
+    unknown = [t for t, (_i, tenant, _s, own) in prepared.items() if not (t in known and own == [tenant])]
+    others = {t: (known[t],) for t in prepared if t not in unknown}
+    others.update(bounded_each(
+        ctx, unknown, lambda t: ([f"EXISTS (SELECT FROM {prepared[t][0]} x WHERE {_outside_sql(col)})"], (prepared[t][3],))
+    ))
     by_tenant: dict[str, list[TenantTable]] = {}
     for table, (ident, tenant, _subject, own_tenants) in prepared.items():
         if table in others:
             (exists,) = others[table]
         else:
-            query = sql.SQL("SELECT EXISTS (SELECT FROM {t} x WHERE ").format(t=ident) + _outside_sql(ctx) + sql.SQL(")")
+            query = sql.SQL(f"SELECT EXISTS (SELECT FROM {ident} x WHERE {_outside_sql(col)})")
             try:
                 (exists,) = bounded(ctx.conn, ctx.timeout, query, (own_tenants,))
             except psycopg.errors.QueryCanceled as exc:
@@ -1020,7 +1040,7 @@ def _read_other_tenants(ctx: ProbeContext, readable: list[tuple[TenantTable, sql
     for tenant, tables in by_tenant.items():
         seen = attempt_each(
             ctx, tenant, tables,
-            lambda t: ([_own_sql(ctx, prepared[t][0]), _seen_sql(ctx, prepared[t][0])], (tenant, prepared[t][3])),
+            lambda t: ([_own_sql(col, prepared[t][0]), _seen_sql(col, prepared[t][0])], (tenant, prepared[t][3])),
         )
         for table in tables:
             ident, _tenant, subject, own_tenants = prepared[table]
@@ -1036,11 +1056,12 @@ def _read_other_tenants(ctx: ProbeContext, readable: list[tuple[TenantTable, sql
 
 
 def _read_as_tenant(
-    ctx: ProbeContext, table: TenantTable, ident: sql.Composable, tenant: str, subject: Subject, own_tenants: list[str]
+    ctx: ProbeContext, table: TenantTable, ident: str, tenant: str, subject: Subject, own_tenants: list[str]
 ) -> None:
-    own = sql.SQL("SELECT ") + _own_sql(ctx, ident)
+    col = ctx.column.as_string(None)
+    own = sql.SQL("SELECT " + _own_sql(col, ident))
     ctx.calibrate(tenant, lambda c: c.execute(own, (tenant,)).fetchone()[0])
-    seen_row = _seen_sql(ctx, ident)
+    seen_row = sql.SQL(_seen_sql(col, ident))
     status, value = attempt(ctx, tenant, lambda c: c.execute(seen_row, (own_tenants,)).fetchone())
     if status == "ok" and value:
         oid, ctid = value[0].split(" ", 1)
@@ -1058,10 +1079,10 @@ def _read_as_tenant(
         ctx.record(table, "read", NOT_PROVEN, str(value))
 
 
-def _confirm_leak(ctx: ProbeContext, table: TenantTable, ident: sql.Composable, subject: Subject, row_id: tuple[int, str]) -> None:
+def _confirm_leak(ctx: ProbeContext, table: TenantTable, ident: str, subject: Subject, row_id: tuple[int, str]) -> None:
     """The proof: the auditor reads the row the app role saw, and its tenant is outside the set."""
     whose = sql.SQL("SELECT x.{col}::text FROM {t} x WHERE x.tableoid = %s AND x.ctid = %s::pg_catalog.tid").format(
-        t=ident, col=ctx.column
+        t=sql.SQL(ident), col=ctx.column
     )
     row = bounded(ctx.conn, ctx.timeout, whose, row_id)
     proven, why = ctx.outside(subject, row[0] if row else None)
