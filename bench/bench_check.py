@@ -1,25 +1,30 @@
 #!/usr/bin/env python3
-"""Benchmark `tenantaudit check` as a whole process on generated schemas of N tenant tables.
+"""Benchmark `tenantaudit check` with its default options as a whole process on N generated tables.
 
-    python bench/bench_check.py                      # N = 200 and 2000
-    python bench/bench_check.py --tables 200 2000 5000 --repeat 5
+    python bench/bench_check.py                        # N = 200, 2000 and 10000
+    python bench/bench_check.py --tables 200 2000 --repeat 5 --profile
 
 For each N it builds one database in a throwaway embedded PostgreSQL: a ``tenants`` table and N
 tenant tables (uuid id, tenant_id NOT NULL REFERENCES tenants, a few columns, PRIMARY KEY
 (tenant_id, id), RLS enabled and forced, a NULLIF-guarded tenant policy, grants to an app role
-that owns nothing), with defects planted in every 100th table. It then measures, as real child
-processes:
+that owns nothing), each holding ROWS rows of each of two tenants, with defects planted in every
+100th table. It then measures, as real child processes, side by side in one run:
 
-* ``tenantaudit check DSN --app-role ROLE --probe none --no-data-checks --json FILE`` (the catalogue audit; per-table data checks and probes are benchmarked apart): wall time, peak RSS (``os.wait4``'s
-  ``ru_maxrss``), and the SQL statements the process issued, counted in the server log
-  (``log_statement = all`` on the benchmark databases, lines from ``application_name=tenantaudit``);
-* ``psql`` running the same catalogue queries alone (the scope query, ``audited_tables.sql`` and
-  every ``checks/*.sql``, parameters filled in as literals, in one READ ONLY transaction);
-* ``tenantaudit --help``.
+* ``tenantaudit check DSN --app-role ROLE --json FILE``: the defaults a user gets (catalogue
+  checks, data checks, read probes, the terminal report to a pipe): wall time, peak RSS
+  (``os.wait4``'s ``ru_maxrss``), and the SQL statements the process issued, counted in the server
+  log in two extra untimed runs (``log_statement = all`` for those only, on the benchmark
+  database, lines from ``application_name=tenantaudit``);
+* the same with ``--probe none --no-data-checks`` (the catalogue audit alone);
+* ``pgrls lint`` (the peer linter) on the same database, and the ratio of the two walls. pgrls is
+  looked for on PATH and in /tmp/pgrls-venv; when missing it is installed there (never into this
+  project's environment); when it cannot be had the ratio is skipped, saying so;
+* ``tenantaudit --help`` and ``tenantaudit check --help`` (startup).
 
-Each figure is the median of ``--repeat`` runs after one untimed warm-up run. It prints a
-table, the per-check query times seen from one in-process audit, and PASS/FAIL lines against the
-targets. It always exits 0: it is a report, not a gate.
+Each figure is the median of ``--repeat`` runs after one untimed warm-up run. It prints the
+per-table cost at each N and between sizes (linear growth keeps it flat), where the time goes in
+one in-process audit, PASS/FAIL lines against the targets, and whether the findings are the
+planted ones. It always exits 0: it is a report, not a gate.
 """
 
 from __future__ import annotations
@@ -40,18 +45,16 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tenantaudit.audit import catalog
-from tenantaudit.audit.catalog import audited_tables, load_checks, resolve_scope, run_checks
-from tenantaudit.audit.policy import settle_context
 from tenantaudit.config import AuditConfig
-from tenantaudit.db import APPLICATION_NAME, connect_readonly
+from tenantaudit.db import APPLICATION_NAME
 from tenantaudit.sandbox import EmbeddedPostgres
 
 # Targets from the acceptance criteria (2-core machine).
-TARGET_WALL_S = 1.5  # at the largest N (2,000 tables)
-TARGET_RSS_MIB = 250.0
+TARGETS = {2000: (1.0, None), 10000: (5.0, 250.0)}  # N: (wall s, peak RSS MiB)
+TARGET_PGRLS_RATIO = 0.25  # at 2,000 tables
 TARGET_HELP_S = 0.5
-TARGET_N = 2000
+ROWS = 3  # rows of each of two tenants in every table
+PGRLS_VENV = Path("/tmp/pgrls-venv")
 
 APP_ROLE = "bench_app"
 TENANT_COLUMN = "tenant_id"
@@ -67,21 +70,21 @@ CLI = [sys.executable, "-m", "tenantaudit.cli"]
 
 # Planted defects, by i % 100 (i counts from 1): what each is and which check should see it.
 DEFECTS = {
-    10: ("tenant column nullable", "tenant-column-nullable"),
-    20: ("RLS disabled", "rls-disabled"),
-    30: ("policy casts current_setting() without NULLIF", None),  # no check in the catalogue yet
-    40: ("global UNIQUE on a text column", "unique-without-tenant"),
-    50: ("tenant column without a foreign key", "tenant-fk-missing"),
+    10: ("tenant column nullable", ("tenant-column-nullable",)),
+    20: ("RLS disabled (the read probes see the other tenant's rows)", ("rls-disabled", "probe-read-leak", "probe-unset-leak")),
+    30: ("policy casts current_setting() without NULLIF", ("setting-cast-unsafe",)),
+    40: ("global UNIQUE on a text column", ("unique-without-tenant",)),
+    50: ("tenant column without a foreign key", ("tenant-fk-missing",)),
 }
 
 
 def expected_findings(n: int) -> dict[str, int]:
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {"tenants-table-exposed": 1}  # the app role may read the tenants table
     for i in range(1, n + 1):
         defect = DEFECTS.get(i % 100)
-        if defect and defect[1]:
-            counts[defect[1]] = counts.get(defect[1], 0) + 1
-    return counts
+        for category in defect[1] if defect else ():
+            counts[category] = counts.get(category, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def table_ddl(i: int) -> str:
@@ -126,8 +129,18 @@ def schema_script(n: int, start: int = 1, stop: int | None = None) -> str:
     return "\n".join(table_ddl(i) for i in range(start, stop + 1))
 
 
-def build_database(pg: EmbeddedPostgres, n: int) -> str:
-    """Create database bench_<n> with N tenant tables; return its name."""
+def rows_script(start: int, stop: int, rows: int) -> str:
+    """``rows`` rows of each of the first two tenants in tables start..stop (names unique per
+    table and tenant: one table carries a global UNIQUE (name))."""
+    return "\n".join(
+        f"INSERT INTO public.t{i:05d} (tenant_id, name, amount) SELECT t.id, 'row ' || g || ' of ' || t.name, g"
+        f" FROM (SELECT id, name FROM public.tenants ORDER BY name LIMIT 2) t, generate_series(1, {rows}) g;"
+        for i in range(start, stop + 1)
+    )
+
+
+def build_database(pg: EmbeddedPostgres, n: int, rows: int = ROWS) -> str:
+    """Create database bench_<n> with N tenant tables holding rows; return its name."""
     dbname = f"bench_{n}"
     pg.create_database(dbname)
     with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
@@ -144,10 +157,18 @@ def build_database(pg: EmbeddedPostgres, n: int) -> str:
         chunk = 250
         for start in range(1, n + 1, chunk):
             conn.execute(schema_script(n, start, min(n, start + chunk - 1)))
+            if rows:
+                conn.execute(rows_script(start, min(n, start + chunk - 1), rows))
         conn.execute("ANALYZE")
-        # Log every statement of every session on this database only (not the DDL above).
-        conn.execute(sql.SQL("ALTER DATABASE {} SET log_statement = 'all'").format(sql.Identifier(dbname)))
     return dbname
+
+
+def statement_logging(pg: EmbeddedPostgres, dbname: str, on: bool) -> None:
+    """Log every statement of the sessions that connect to this database from now on (only for
+    the runs that count statements: logging costs the server time the timed runs must not pay)."""
+    with psycopg.connect(pg.dsn(dbname), autocommit=True) as conn:
+        setting = sql.SQL("SET log_statement = 'all'") if on else sql.SQL("RESET log_statement")
+        conn.execute(sql.SQL("ALTER DATABASE {} ").format(sql.Identifier(dbname)) + setting)
 
 
 # -- measuring processes -----------------------------------------------------------------------
@@ -203,123 +224,75 @@ def wait_for_log(log: ServerLog, app: str, db: str, settle_s: float = 0.05) -> l
     return log.statements_since_mark(app, db)
 
 
-# -- the psql baseline -------------------------------------------------------------------------
+# -- pgrls, the peer linter ------------------------------------------------------------------
 
 
-def sql_literal(value) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    raise TypeError(f"no literal for {value!r}")
-
-
-def array_literal(values: list, elem_type: str) -> str:
-    return f"ARRAY[{', '.join(sql_literal(v) for v in values)}]::{elem_type}[]"
-
-
-def substitute(text: str, literals: dict[str, str]) -> str:
-    def repl(m: re.Match) -> str:
-        return literals[m.group(1)]
-
-    return re.sub(r"%\((\w+)\)s", repl, text)
-
-
-def baseline_script(dsn: str, config: AuditConfig) -> str:
-    """Every catalogue query tenantaudit runs, as one psql script with literal parameters."""
-    from tenantaudit.config import split_qualified_name
-
-    with connect_readonly(dsn) as conn:
-        scope = resolve_scope(conn, config)
-        settle_context(conn, scope, config)
-        conn.rollback()
-    p = scope.params
-    check_literals = {
-        "tenant_column": sql_literal(p["tenant_column"]),
-        "tenant_table": sql_literal(p["tenant_table"]),
-        "setting": sql_literal(p["setting"]),
-        "app_role": sql_literal(p["app_role"]),
-        "schemas": array_literal(p["schemas"], "text"),
-        "global_tables": array_literal(p["global_tables"], "oid"),
-        "app_roles": array_literal(p["app_roles"], "text"),
-        "unaudited": array_literal([], "oid"),
-        # the policy analyzer's output, computed in Python before the checks run
-        "policy_verdicts": sql_literal(json.dumps(p["policy_verdicts"].obj)),
-        "object_verdicts": sql_literal(json.dumps(p["object_verdicts"].obj)),
-        "fence_sql": sql_literal(p["fence_sql"]),
-        "fence_label": sql_literal(p["fence_label"]),
-        "membership_table": sql_literal(p["membership_table"]),
-        "user_scoped_tables": array_literal(p["user_scoped_tables"], "oid"),
-        "tenant_roles": array_literal(p["tenant_roles"], "text"),
-    }
-    schema, table = split_qualified_name(config.tenant_table)
-    resolve_literals = {
-        "tenant_table": sql_literal(catalog.quote_qualified(schema, table)),
-        "global_tables": array_literal(
-            [catalog.quote_qualified(*split_qualified_name(g)) for g in config.global_tables], "text"
-        ),
-        "app_role": sql_literal(config.app_role),
-        "schemas": array_literal(list(config.schemas), "text"),
-    }
-    parts = [
-        "\\set ON_ERROR_STOP on",
-        "SET search_path = pg_catalog;",
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;",
-        substitute(catalog._RESOLVE_SQL, resolve_literals).strip() + ";",
-        substitute(catalog._audited_tables_sql(), check_literals).strip(),
-    ]
-    for check in load_checks():
-        parts.append(substitute(check.sql, check_literals).strip())
-    parts.append("ROLLBACK;")
-    return "\n\n".join(parts) + "\n"
-
-
-def run_psql(psql: str, dsn: str, script_path: Path) -> ProcResult:
-    return run_measured([psql, "-X", "-q", "-d", dsn, "-f", str(script_path)])
-
-
-def run_psycopg_baseline(dsn: str, script: str) -> float:
-    """Fallback without psql: the same script's statements over one psycopg connection."""
-    script = "\n".join(line for line in script.splitlines() if not line.startswith("\\"))
-    statements = [s for s in re.split(r";\s*\n", script) if s.strip()]
-    started = time.perf_counter()
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        for stmt in statements:
-            cur = conn.execute(stmt)
-            if cur.description:
-                cur.fetchall()
-    return time.perf_counter() - started
-
-
-# -- per-check timing (diagnosis) --------------------------------------------------------------
-
-
-def per_check_timings(dsn: str, config: AuditConfig) -> tuple[list[tuple[str, float, int]], dict[str, float]]:
-    """One in-process audit, phase by phase, through tenantaudit's own functions."""
-    phases: dict[str, float] = {}
-    t0 = time.perf_counter()
-    conn = connect_readonly(dsn)
-    phases["connect + session settings"] = time.perf_counter() - t0
+def find_or_install_pgrls() -> tuple[str | None, str]:
+    """The pgrls executable and how it was had; installed into a scratch venv when missing."""
+    for candidate in (shutil.which("pgrls"), str(PGRLS_VENV / "bin" / "pgrls")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate, f"pgrls at {candidate}"
+    print(f"pgrls not found: installing it into the scratch venv {PGRLS_VENV} (never into this project)…", flush=True)
     try:
-        t0 = time.perf_counter()
-        scope = resolve_scope(conn, config)
-        phases["resolve scope"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        settle_context(conn, scope, config)
-        phases["policy analyzer + context"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        audited_tables(conn, scope)
-        phases["audited_tables.sql"] = time.perf_counter() - t0
-        checks = load_checks()
-        _, timings, _ = run_checks(conn, checks, scope)
+        subprocess.run([sys.executable, "-m", "venv", str(PGRLS_VENV)], check=True, capture_output=True, timeout=300)
+        subprocess.run([str(PGRLS_VENV / "bin" / "pip"), "install", "-q", "pgrls"], check=True, capture_output=True, timeout=600)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"pgrls could not be installed ({exc.__class__.__name__}): the ratio is skipped"
+    executable = PGRLS_VENV / "bin" / "pgrls"
+    if not os.access(executable, os.X_OK):
+        return None, "pgrls could not be installed: the ratio is skipped"
+    return str(executable), f"pgrls installed at {executable}"
+
+
+def pgrls_url(pg: EmbeddedPostgres, dbname: str) -> str:
+    return f"postgresql://{pg.superuser}@/{dbname}?host={pg.socket_dir}&port={pg.port}"
+
+
+# -- where the time goes (diagnosis) -------------------------------------------------------------
+
+
+def in_process_split(dsn: str, config: AuditConfig) -> dict[str, float]:
+    """One audit in this process through tenantaudit's own functions, each phase timed, then the
+    terminal (at 80 columns, to a string) and JSON reports rendered."""
+    import io
+
+    from rich.console import Console
+
+    from tenantaudit.audit import probes, run
+    from tenantaudit.report import json as json_report, terminal
+
+    phases: dict[str, float] = {}
+    wrapped = [(run, "resolve_scope", "resolve scope"), (run, "settle_context", "policy analyzer + context"),
+               (run, "run_checks", "catalogue checks"), (run, "run_data_checks", "data checks"),
+               (probes, "run_read_probes", "read probes")]
+    originals = [(module, name, getattr(module, name)) for module, name, _ in wrapped]
+
+    def timed(fn, label):
+        def call(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[label] = phases.get(label, 0.0) + time.perf_counter() - started
+        return call
+
+    for (module, name, label), (_, _, fn) in zip(wrapped, originals):
+        setattr(module, name, timed(fn, label))
+    try:
+        started = time.perf_counter()
+        report = run.audit(dsn, config)
+        total = time.perf_counter() - started
     finally:
-        conn.rollback()
-        conn.close()
-    return [(t.check, t.seconds, t.rows) for t in timings], phases
+        for module, name, fn in originals:
+            setattr(module, name, fn)
+    phases["rest of the audit"] = total - sum(phases.values())
+    started = time.perf_counter()
+    terminal.render(report, Console(file=io.StringIO(), width=80, highlight=False))
+    phases["terminal report"] = time.perf_counter() - started
+    started = time.perf_counter()
+    json_report.render(report)
+    phases["JSON report"] = time.perf_counter() - started
+    return phases
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -332,15 +305,14 @@ class Row:
     rss_mib: float = 0.0
     statements: int = 0
     statement_counts: list[int] = field(default_factory=list)
-    psql_s: float = 0.0
-    psql_tool: str = "psql"
+    catalogue_s: float = 0.0
+    catalogue_statements: int = 0
+    pgrls_s: float | None = None
     exit_codes: set = field(default_factory=set)
     findings: dict[str, int] = field(default_factory=dict)
     walls: list[float] = field(default_factory=list)
-    check_times: list[tuple[str, float, int]] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
     statement_kinds: list[str] = field(default_factory=list)
-    json_only_s: float = 0.0
 
 
 def profile_cli(cli: list[str], out: Path, top: int = 25) -> str:
@@ -362,17 +334,40 @@ def first_words(stmt: str, n: int = 6) -> str:
     return " ".join(words[:n]) + (" …" if len(words) > n else "")
 
 
+def measure(argv: list[str], repeat: int) -> list[ProcResult]:
+    """One warm-up run (page cache, bytecode), then ``repeat`` timed runs."""
+    run_measured(argv)
+    return [run_measured(argv) for _ in range(repeat)]
+
+
+def count_statements(pg: EmbeddedPostgres, log: ServerLog, dbname: str, argv: list[str], runs: int = 2) -> tuple[list[int], list[str]]:
+    """The statements ``argv`` issues, counted in the server log over ``runs`` untimed runs."""
+    statement_logging(pg, dbname, True)
+    counts, statements = [], []
+    try:
+        for _ in range(runs):
+            log.mark()
+            run_measured(argv)
+            statements = wait_for_log(log, APPLICATION_NAME, dbname)
+            counts.append(len(statements))
+    finally:
+        statement_logging(pg, dbname, False)
+    return counts, statements
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tables", type=int, nargs="+", default=[200, 2000], help="values of N [200 2000]")
+    parser.add_argument("--tables", type=int, nargs="+", default=[200, 2000, 10000], help="values of N [200 2000 10000]")
+    parser.add_argument("--rows", type=int, default=ROWS, help=f"rows of each of two tenants per table [{ROWS}]")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure; the median is shown [3]")
     parser.add_argument("--help-repeat", type=int, default=5, help="timed runs of `tenantaudit --help` [5]")
     parser.add_argument("--pg-bin", default=None, help="PostgreSQL bin directory for the embedded server")
-    parser.add_argument("--show-statements", action="store_true", help="list the statements the CLI issued")
+    parser.add_argument("--no-pgrls", action="store_true", help="do not run (or install) pgrls")
+    parser.add_argument("--show-statements", action="store_true", help="list the statements the CLI issued at the largest N")
     parser.add_argument("--profile", action="store_true", help="cProfile one CLI run at the largest N")
     args = parser.parse_args(argv)
 
-    psql = shutil.which("psql") or ("/usr/bin/psql" if os.path.exists("/usr/bin/psql") else None)
+    pgrls, pgrls_note = (None, "pgrls not run (--no-pgrls): the ratio is skipped") if args.no_pgrls else find_or_install_pgrls()
     rows: list[Row] = []
     profile_text = ""
     workdir = Path(tempfile.mkdtemp(prefix="tenantaudit-bench-"))
@@ -380,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = {"log_line_prefix": LOG_LINE_PREFIX, "log_min_duration_statement": "-1"}
         with EmbeddedPostgres(pg_bin=args.pg_bin, settings=settings) as pg:
             print(
-                f"PostgreSQL {pg.binaries.major} from {pg.binaries.source}; "
-                f"python {sys.version.split()[0]}; {os.cpu_count()} CPUs",
+                f"PostgreSQL {pg.binaries.major} from {pg.binaries.source}; python {sys.version.split()[0]}; "
+                f"{os.cpu_count()} CPUs; {pgrls_note}",
                 flush=True,
             )
             with pg.connect() as conn:
@@ -390,122 +385,97 @@ def main(argv: list[str] | None = None) -> int:
             for n in sorted(set(args.tables)):
                 row = Row(n)
                 t0 = time.perf_counter()
-                dbname = build_database(pg, n)
-                print(f"built {dbname}: {n} tenant tables in {time.perf_counter() - t0:.1f}s", flush=True)
+                dbname = build_database(pg, n, args.rows)
+                print(f"built {dbname}: {n} tenant tables, {args.rows} rows of each of 2 tenants in each, "
+                      f"in {time.perf_counter() - t0:.1f}s", flush=True)
                 dsn = pg.dsn(dbname)
-                config = AuditConfig(app_role=APP_ROLE)
                 json_out = workdir / f"check_{n}.json"
-                cli = [*CLI, "check", dsn, "--app-role", APP_ROLE, "--probe", "none", "--no-data-checks", "--json", str(json_out)]
-
-                # tenantaudit check, whole process
-                run_measured(cli)  # warm-up: OS page cache, bytecode
-                rss = []
-                for _ in range(args.repeat):
-                    log.mark()
-                    res = run_measured(cli)
-                    stmts = wait_for_log(log, APPLICATION_NAME, dbname)
-                    row.walls.append(res.wall_s)
-                    rss.append(res.maxrss_kib)
-                    row.statement_counts.append(len(stmts))
-                    row.statement_kinds = stmts
-                    row.exit_codes.add(res.exit_code)
-                    if res.exit_code not in (0, 1):
-                        print(f"  tenantaudit check exited {res.exit_code}: {res.stderr.strip()}", flush=True)
+                cli = [*CLI, "check", dsn, "--app-role", APP_ROLE, "--json", str(json_out)]
+                results = measure(cli, args.repeat)
+                row.walls = [r.wall_s for r in results]
                 row.wall_s = statistics.median(row.walls)
-                row.rss_mib = statistics.median(rss) / 1024
-                row.statements = int(statistics.median(row.statement_counts))
+                row.rss_mib = statistics.median(r.maxrss_kib for r in results) / 1024
+                row.exit_codes = {r.exit_code for r in results}
+                for r in results:
+                    if r.exit_code not in (0, 1):
+                        print(f"  tenantaudit check exited {r.exit_code}: {r.stderr.strip()}", flush=True)
                 if json_out.exists():
-                    report = json.loads(json_out.read_text())
-                    for f in report["findings"]:
+                    for f in json.loads(json_out.read_text())["findings"]:
                         row.findings[f["category"]] = row.findings.get(f["category"], 0) + 1
+                row.statement_counts, row.statement_kinds = count_statements(pg, log, dbname, cli)
+                row.statements = int(statistics.median(row.statement_counts))
 
-                # the same catalogue queries through psql alone
-                script = baseline_script(dsn, config)
-                script_path = workdir / f"catalogue_{n}.sql"
-                script_path.write_text(script)
-                if psql:
-                    warm = run_psql(psql, dsn, script_path)
-                    if warm.exit_code != 0:
-                        print(f"  psql failed ({warm.exit_code}): {warm.stderr.strip()}", flush=True)
-                    row.psql_s = statistics.median(run_psql(psql, dsn, script_path).wall_s for _ in range(args.repeat))
-                else:
-                    row.psql_tool = "psycopg"
-                    run_psycopg_baseline(dsn, script)
-                    row.psql_s = statistics.median(run_psycopg_baseline(dsn, script) for _ in range(args.repeat))
+                catalogue = [*CLI, "check", dsn, "--app-role", APP_ROLE, "--probe", "none", "--no-data-checks", "--json", "-"]
+                row.catalogue_s = statistics.median(r.wall_s for r in measure(catalogue, args.repeat))
+                counts, _ = count_statements(pg, log, dbname, catalogue, runs=1)
+                row.catalogue_statements = counts[0]
 
-                row.check_times, row.phases = per_check_timings(dsn, config)
-                # the same process without terminal rendering (JSON to stdout only)
-                json_only = [*CLI, "check", dsn, "--app-role", APP_ROLE, "--probe", "none", "--no-data-checks", "--json", "-"]
-                run_measured(json_only)
-                row.json_only_s = statistics.median(run_measured(json_only).wall_s for _ in range(args.repeat))
+                if pgrls:
+                    lint = [pgrls, "lint", "--database-url", pgrls_url(pg, dbname), "--format", "json"]
+                    results = measure(lint, args.repeat)
+                    if all(r.exit_code in (0, 1) for r in results):
+                        row.pgrls_s = statistics.median(r.wall_s for r in results)
+                    else:
+                        print(f"  pgrls lint exited {results[0].exit_code}: {results[0].stderr.strip()[:300]}", flush=True)
+
+                row.phases = in_process_split(dsn, AuditConfig(app_role=APP_ROLE))
                 if args.profile and n == max(args.tables):
                     profile_text = profile_cli(cli, workdir / "check.prof")
                 rows.append(row)
                 print(
                     f"  N={n}: wall {row.wall_s:.3f}s (runs: {', '.join(f'{w:.3f}' for w in row.walls)}), "
-                    f"rss {row.rss_mib:.1f} MiB, {row.statements} statements, "
-                    f"{row.psql_tool} {row.psql_s:.3f}s",
+                    f"rss {row.rss_mib:.1f} MiB, {row.statements} statements; catalogue only {row.catalogue_s:.3f}s; "
+                    + (f"pgrls lint {row.pgrls_s:.3f}s" if row.pgrls_s is not None else "pgrls lint not measured"),
                     flush=True,
                 )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    run_measured([*CLI, "--help"])  # warm-up
-    help_times = [run_measured([*CLI, "--help"]).wall_s for _ in range(args.help_repeat)]
-    help_s = statistics.median(help_times)
+    help_s = statistics.median(r.wall_s for r in measure([*CLI, "--help"], args.help_repeat))
+    check_help_s = statistics.median(r.wall_s for r in measure([*CLI, "check", "--help"], args.help_repeat))
 
     # -- the report ------------------------------------------------------------------------
     print()
-    baseline_name = rows[0].psql_tool if rows else "psql"
-    header = f"{'N tables':>8}  {'wall s':>7}  {'peak RSS MiB':>12}  {'statements':>10}  {baseline_name + '-alone s':>14}  {'ratio':>6}"
-    print(f"tenantaudit check (median of {args.repeat} runs, whole process)")
+    print(f"tenantaudit check with the default options (read probes, data checks; median of {args.repeat} runs, whole process)")
+    header = (f"{'N tables':>8}  {'wall s':>7}  {'ms/table':>8}  {'peak RSS MiB':>12}  {'statements':>10}  "
+              f"{'catalogue s':>11}  {'cat. stmts':>10}  {'pgrls lint s':>12}  {'ratio':>6}")
     print(header)
     print("-" * len(header))
     for r in rows:
-        ratio = r.wall_s / r.psql_s if r.psql_s else float("nan")
+        ratio = f"{r.wall_s / r.pgrls_s:>5.2f}x" if r.pgrls_s else f"{'–':>6}"
+        pgrls_s = f"{r.pgrls_s:>12.3f}" if r.pgrls_s is not None else f"{'–':>12}"
         print(
-            f"{r.n:>8}  {r.wall_s:>7.3f}  {r.rss_mib:>12.1f}  {r.statements:>10}  {r.psql_s:>14.3f}  {ratio:>5.1f}x"
+            f"{r.n:>8}  {r.wall_s:>7.3f}  {r.wall_s / r.n * 1000:>8.3f}  {r.rss_mib:>12.1f}  {r.statements:>10}  "
+            f"{r.catalogue_s:>11.3f}  {r.catalogue_statements:>10}  {pgrls_s}  {ratio}"
             + ("" if len(set(r.statement_counts)) == 1 else f"   (statements per run: {r.statement_counts})")
         )
-    print(f"ratio = tenantaudit wall / {baseline_name} running the same catalogue queries alone")
-    if baseline_name != "psql":
-        print("note: psql was not found; the baseline ran the queries over one psycopg connection in-process")
+    print("ratio = tenantaudit check wall / pgrls lint wall on the same database; catalogue = --probe none --no-data-checks")
+    if not pgrls:
+        print(f"note: {pgrls_note}")
+    for a, b in zip(rows, rows[1:]):
+        print(f"cost per added table from {a.n} to {b.n}: {(b.wall_s - a.wall_s) / (b.n - a.n) * 1000:.3f} ms "
+              f"(wall), {(b.statements - a.statements) / (b.n - a.n):.3f} statements")
     print()
-    print(f"tenantaudit --help: {help_s:.3f}s (median of {args.help_repeat}: {', '.join(f'{t:.3f}' for t in help_times)})")
+    print(f"tenantaudit --help: {help_s:.3f}s; tenantaudit check --help: {check_help_s:.3f}s (median of {args.help_repeat})")
 
     print()
     print("planted defects: " + "; ".join(f"every i%100=={k}: {d}" for k, (d, _) in DEFECTS.items()))
     for r in rows:
         want = expected_findings(r.n)
-        got = {k: v for k, v in sorted(r.findings.items())}
-        status = "as expected" if got == want else f"EXPECTED {want}"
+        got = dict(sorted(r.findings.items()))
+        status = "as planted" if got == want else f"EXPECTED {want}"
         print(f"  N={r.n}: findings {got} ({status}); exit codes {sorted(r.exit_codes)}")
 
     for r in rows:
         print()
         print(f"where the time goes at N={r.n} (one in-process audit, seconds):")
         for phase, secs in r.phases.items():
-            print(f"  {phase:<36} {secs:8.4f}")
-        for check, secs, nrows in sorted(r.check_times, key=lambda t: -t[1]):
-            print(f"  {'check ' + check:<36} {secs:8.4f}  ({nrows} rows)")
-        total = sum(r.phases.values()) + sum(t[1] for t in r.check_times)
-        print(f"  {'total (SQL, in-process)':<36} {total:8.4f}")
-        print(f"  {'rest of the process':<36} {r.wall_s - total:8.4f}  (interpreter start, imports, rendering)")
-        print(
-            f"  whole process without terminal rendering (--json -): {r.json_only_s:.3f}s, "
-            f"so the terminal report costs about {r.wall_s - r.json_only_s:.3f}s"
-        )
+            print(f"  {phase:<28} {secs:8.4f}")
+        print(f"  {'process start, imports, exit':<28} {r.wall_s - sum(r.phases.values()):8.4f}  (the whole-process wall minus the above)")
 
     if profile_text:
         print()
         print(profile_text.rstrip())
-
-    if rows:
-        print()
-        print(
-            "statements = session settings + BEGIN + scope query + audited_tables + one per check + ROLLBACK; checks run: "
-            + ", ".join(f"N={r.n}: {len(r.check_times)}" for r in rows)
-        )
     if args.show_statements and rows:
         print()
         print(f"statements issued at N={rows[-1].n}:")
@@ -514,19 +484,29 @@ def main(argv: list[str] | None = None) -> int:
 
     # -- verdicts --------------------------------------------------------------------------
     print()
-    big = [r for r in rows if r.n == TARGET_N] or ([max(rows, key=lambda r: r.n)] if rows else [])
-    for r in big:
-        note = "" if r.n == TARGET_N else f" (measured at N={r.n}, not {TARGET_N})"
-        verdict(r.wall_s <= TARGET_WALL_S, f"wall at {r.n} tables {r.wall_s:.3f}s <= {TARGET_WALL_S}s{note}")
-        verdict(r.rss_mib <= TARGET_RSS_MIB, f"peak RSS at {r.n} tables {r.rss_mib:.1f} MiB <= {TARGET_RSS_MIB:.0f} MiB{note}")
-    counts = {r.n: r.statements for r in rows}
-    steady = all(len(set(r.statement_counts)) == 1 for r in rows)
-    verdict(
-        len(set(counts.values())) == 1 and steady,
-        "same statement count at every N: "
-        + ", ".join(f"{n}: {c}" for n, c in counts.items())
-        + ("" if steady else " (varied between runs)"),
-    )
+    by_n = {r.n: r for r in rows}
+    for n, (wall_target, rss_target) in TARGETS.items():
+        r = by_n.get(n)
+        if r is None:
+            print(f"SKIP  {n} tables not measured (--tables)")
+            continue
+        verdict(r.wall_s <= wall_target, f"wall at {n} tables {r.wall_s:.3f}s <= {wall_target}s")
+        if rss_target:
+            verdict(r.rss_mib <= rss_target, f"peak RSS at {n} tables {r.rss_mib:.1f} MiB <= {rss_target:.0f} MiB")
+    r = by_n.get(2000)
+    if r and r.pgrls_s:
+        verdict(r.wall_s / r.pgrls_s <= TARGET_PGRLS_RATIO,
+                f"at 2000 tables tenantaudit / pgrls lint = {r.wall_s / r.pgrls_s:.2f} <= {TARGET_PGRLS_RATIO}")
+    elif r:
+        print(f"SKIP  ratio to pgrls at 2000 tables: {pgrls_note}")
+    if len(rows) >= 2:
+        first, last = rows[-2], rows[-1]
+        per_small, per_large = first.wall_s / first.n, last.wall_s / last.n
+        verdict(per_large <= per_small * 1.5,
+                f"linear: per-table cost at {last.n} ({per_large * 1000:.3f} ms) <= 1.5 x at {first.n} ({per_small * 1000:.3f} ms)")
+    counts = {r.n: r.catalogue_statements for r in rows}
+    verdict(len(set(counts.values())) == 1,
+            "catalogue audit issues the same statement count at every N: " + ", ".join(f"{n}: {c}" for n, c in counts.items()))
     verdict(help_s <= TARGET_HELP_S, f"tenantaudit --help {help_s:.3f}s <= {TARGET_HELP_S}s")
     return 0
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import psycopg
 from psycopg import sql
@@ -182,6 +183,7 @@ class ProbeContext:
     _lookups: dict[str, Any] = field(default_factory=dict)
     # True in the read-only audit's one snapshot: what the auditor read stays true (cached)
     snapshot_fixed: bool = False
+    _scratch_open: bool = False
     _tenant_sets: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -399,9 +401,31 @@ class ProbeContext:
         # is SET LOCAL ROLE), then what the application's sessions start with (search_path above
         # all), set as the app role as its sessions would.
         ordered = [("statement_timeout", str(duration_ms(self.timeout))), *pairs, ("role", role), *settings]
-        with self.conn.transaction(force_rollback=True):
+        with self.scratch():
             self.conn.execute(_SET_IN_ORDER, ([n for n, _ in ordered], [v for _, v in ordered]))
             return action(self.conn)
+
+    @contextmanager
+    def scratch(self) -> Iterator[None]:
+        """A savepoint rolled back after the block, undoing its settings, its role, its locks and
+        any error. In the read-only audit one savepoint serves every experiment (kept after ROLLBACK
+        TO, released by release_scratch()): two round trips fewer each time."""
+        if not self.snapshot_fixed:
+            with self.conn.transaction(force_rollback=True):
+                yield
+            return
+        if not self._scratch_open:
+            self.conn.execute("SAVEPOINT tenantaudit_probe")
+            self._scratch_open = True
+        try:
+            yield
+        finally:
+            self.conn.execute("ROLLBACK TO SAVEPOINT tenantaudit_probe")
+
+    def release_scratch(self) -> None:
+        if self._scratch_open:
+            self.conn.execute("RELEASE SAVEPOINT tenantaudit_probe")
+            self._scratch_open = False
 
     def app_settings(self) -> list[tuple[str, str]]:
         """The app role's settings (ALTER ROLE / DATABASE ... SET), read once: those a session
@@ -713,6 +737,7 @@ def run_read_probes(
                 ctx.record(table, "read", NOT_PROVEN, exc.args[0] if exc.args else str(exc))
             unset_each(batch)
         _in_table_order(ctx, probed, *start)
+        ctx.release_scratch()
         return ctx.findings, ctx.results
 
     # A tenant owning rows of the table and, where the context holds that one tenant alone (all
@@ -755,6 +780,7 @@ def run_read_probes(
         _read_other_tenants(ctx, readable, known)
         unset_each(unset)
     _in_table_order(ctx, probed, *start)
+    ctx.release_scratch()
     return ctx.findings, ctx.results
 
 
