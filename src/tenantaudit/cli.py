@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from . import __version__
+from . import __version__, progress
 from .errors import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, TenantAuditError
 
 app = typer.Typer(
@@ -334,7 +334,8 @@ def check(
         )
         outputs = dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path)
         _check_outputs(outputs)
-        report = audit(dsn or "", cfg)
+        with progress.on_stderr():
+            report = audit(dsn or "", cfg)
         return _emit(report, outputs, cfg.fail_on)
 
     _run(go)
@@ -375,7 +376,8 @@ def demo(
             set_option(cfg, "probe_side_effects", probe_side_effects, origin="--probe-side-effects")
         outputs = dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path)
         _check_outputs(outputs)
-        report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)
+        with progress.on_stderr():
+            report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)
         return _emit(report, outputs, cfg.fail_on)
 
     _run(go)
@@ -423,8 +425,6 @@ def rehearse(
     """
 
     def go() -> int:
-        from rich.console import Console
-
         from .config import load_config
         from .rehearsal.run import RehearsalOptions, rehearse as run_rehearsal
 
@@ -449,23 +449,25 @@ def rehearse(
         )
         outputs = dict(json=json_path, html=html_path, junit=junit_path, sarif=sarif_path)
         _check_outputs(outputs)
-        progress_console = Console(stderr=True, highlight=False)
-        report = run_rehearsal(options, progress=_phase_printer(progress_console))
+        with progress.on_stderr():
+            report = run_rehearsal(options, progress=_phase_printer())
         return _emit(report, outputs, cfg.fail_on)
 
     _run(go)
 
 
-def _phase_printer(console):
+def _phase_printer():
+    """Each rehearsal phase as one progress task (shown on a terminal only), marked by its outcome."""
     marks = {"passed": ("✓", "green"), "passed with findings": ("!", "yellow"), "failed": ("✗", "bold red")}
+    running = {}
 
     def show(phase) -> None:
         if phase.status == "running":
-            console.print(f"… {phase.name}", style="dim")
+            running[phase.name] = progress.current().task(phase.name)
             return
         mark, style = marks.get(phase.status, ("·", "dim"))
-        detail = f" — {'; '.join(phase.details)}" if phase.details else ""
-        console.print(f"{mark} {phase.name} ({phase.seconds:.2f}s){detail}", style=style, markup=False)
+        task = running.pop(phase.name, None) or progress.current().task(phase.name)
+        task.done("; ".join(phase.details), mark=mark, style=style)
 
     return show
 

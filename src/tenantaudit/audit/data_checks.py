@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from .. import progress
 from .catalog import Scope
 from ..db import duration_ms, server_message
 from ..findings import NOT_PROVEN, PROVEN_BY_CONSTRAINT, SKIPPED, DataResult, Finding, Severity
@@ -151,7 +152,9 @@ def run_data_checks(
         results.append(DataResult(table.schema, table.table, check, "fail", f"{amount} rows"))
         findings.append(_finding(conn, table, check, amount, scope))
 
+    task = progress.current().task("data checks (NULL and orphan tenant ids)", total=len(tables))
     for table in tables:
+        task.advance()
         rls_hidden = no_select.get((table.schema, table.table)) or (
             f"RLS hides {table.schema}.{table.table}'s rows from the auditing role; audit as its owner or a BYPASSRLS role"
             if (table.schema, table.table) in hidden
@@ -193,6 +196,7 @@ def run_data_checks(
             "RLS hides rows of the tenants table from the auditing role" if scope.tenant_table in hidden else None
         )
         measure(table, ORPHAN_CHECK, query, rls_hidden or tenants_hidden)
+    task.done(f"{len(tables)} tables, {len(needs_read)} read (the others proven by their constraints)")
     return findings, results
 
 

@@ -24,6 +24,7 @@ from .catalog import Scope
 from .context import TenantContext
 from .data_checks import TenantTable, hidden_by_rls
 from .data_checks import bounded
+from .. import progress
 from ..db import duration_ms, identifier, server_message
 from ..findings import (
     FAILS_CLOSED_BY_ERROR,
@@ -750,7 +751,9 @@ def run_read_probes(
         others = f"(EXISTS (SELECT FROM {names[table]} y WHERE {_outside_sql(col, 'y', 'ARRAY[a.t]')}))::text" if alone else "NULL"
         return [f"SELECT ARRAY[a.t, {others}] FROM ({first}) a"], ((among,) if among is not None else ())
 
+    task = progress.current().task("read probes, table by table", total=len(probed))
     for batch in batches:
+        task.advance(len(batch))
         owners = {} if among is not None and not among else bounded_each(ctx, batch, tenant_part)
         readable, unset, known = [], [], {}
         for table in batch:
@@ -781,6 +784,7 @@ def run_read_probes(
         unset_each(unset)
     _in_table_order(ctx, probed, *start)
     ctx.release_scratch()
+    task.done(f"{len(probed)} tables as {app_role}")
     return ctx.findings, ctx.results
 
 
@@ -1581,7 +1585,9 @@ def _write_probes(
     conn.rollback()
     sequences_before = sequence_values(conn, lock_budget(conn))
 
+    task = progress.current().task("write probes, table by table", total=len(probed))
     for position, batch in enumerate(batches):
+        task.advance(len(batches[position - 1]) if position else 0)
         if conn.broken or conn.closed or (absent_at_start and not setting_is_absent(conn, ctx.context_settings())):
             # A set_config, even rolled back, leaves the setting defined for the session: the
             # "setting absent" experiment needs a session where it never was.
@@ -1618,6 +1624,7 @@ def _write_probes(
             if not conn.broken and not conn.closed:
                 conn.rollback()
 
+    task.done(f"{len(probed)} tables in {run.batches} rolled-back transactions")
     trouble.stamp(ctx.results, by_oid)
     run.incomplete = incomplete_probe_lines(ctx.results)
     if not conn.broken and not conn.closed:

@@ -13,6 +13,7 @@ from typing import Iterator
 import psycopg
 
 from . import catalog
+from .. import progress
 from .policy import settle_context
 from .tenant_column import require_tenant_column
 from .catalog import Check, Scope, audited_tables, load_checks, locked_below, mark_unaudited, resolve_scope, run_checks, unreadable_tables
@@ -173,6 +174,7 @@ def require_multi_tenant(conn: psycopg.Connection, scope: Scope, config: AuditCo
 def _read_only_audit(
     dsn: str, config: AuditConfig, checks: list[Check], report: Report
 ) -> tuple[Scope, list[TenantTable]]:
+    catalogue = progress.current().task("catalogue audit")
     conn = connect_readonly(dsn, statement_timeout=config.statement_timeout, lock_timeout=config.lock_timeout)
     try:
         scope = resolve_scope(conn, config)
@@ -195,6 +197,7 @@ def _read_only_audit(
         tables = [t for t in tables if (t[0], t[1]) not in locked]  # locked after the scan, mid-checks
         report.coverage = build_coverage(tables, findings, has_tenants_table=scope.tenant_table is not None)
         report.notes.extend(notes)
+        catalogue.done(f"{len(tables)} tables, {len(checks)} checks, {len(findings)} findings")
         fenced = [
             t for t in tenant_tables(tables, findings) if (t.schema, t.table) not in unreadable and (t.schema, t.table) not in below
         ]

@@ -19,7 +19,6 @@
   SELECT p.oid, p.polrelid, p.polname, p.polcmd::text AS cmd, p.polpermissive,
          p.polqual IS NOT NULL AS has_using, p.polwithcheck IS NOT NULL AS has_check
   FROM pg_catalog.pg_policy p
-  JOIN rls_tables t ON t.oid = p.polrelid
   WHERE %(app_role)s::name IS NULL
      OR 0::oid = ANY (p.polroles)
      OR EXISTS (SELECT FROM pg_catalog.unnest(p.polroles) AS r(oid)
