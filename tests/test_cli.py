@@ -58,6 +58,33 @@ def test_terminal_report_shows_matrix_and_fix(fenced):
     assert "ENABLE ROW LEVEL SECURITY" in proc.stdout
 
 
+def test_terminal_report_opens_with_the_verdict_and_lists_only_tables_that_need_it(fenced):
+    fenced.fenced_table("other")
+    fenced.sql("ALTER TABLE items DISABLE ROW LEVEL SECURITY")
+
+    def fence_matrix(out: str) -> str:
+        start = out.index("Tenant fence, table by table")
+        return out[start: out.index("fully fenced", start)]
+
+    proc = run_cli("check", fenced.dsn, "--app-role", fenced.app_role, env={"COLUMNS": "80"})
+    print(proc.stdout)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("FAIL: ")
+    assert not [line for line in lines if line != line.rstrip()]  # no padding in a pipe
+    assert max(map(len, lines)) <= 80
+    assert proc.stdout.index("rls-disabled public.items") < proc.stdout.index("Tenant fence, table by table")
+    assert "public.items" in fence_matrix(proc.stdout) and "public.other" not in fence_matrix(proc.stdout)
+    assert "1 table fully fenced" in proc.stdout
+    proc = run_cli("check", fenced.dsn, "--app-role", fenced.app_role, "--all-tables", env={"COLUMNS": "80"})
+    assert proc.returncode == 1
+    assert "public.other" in fence_matrix(proc.stdout) and "public.tenants" in fence_matrix(proc.stdout)
+    # the same audit, clean: PASS
+    fenced.sql("ALTER TABLE items ENABLE ROW LEVEL SECURITY")
+    proc = run_cli("check", fenced.dsn, "--app-role", fenced.app_role)
+    assert proc.returncode == 0 and proc.stdout.startswith("PASS: ")
+
+
 def test_config_file_supplies_options_and_cli_overrides(fenced, tmp_path):
     fenced.sql("CREATE TABLE public.countries (code text PRIMARY KEY)")
     (tmp_path / "tenantaudit.toml").write_text('global-tables = ["public.countries"]\nfail-on = "critical"\n')
@@ -158,7 +185,7 @@ def test_help_teaches(tmp_path):
     assert "check" in proc.stdout and "demo" in proc.stdout and "Exit codes" in proc.stdout
     proc = run_cli("check", "--help")
     for option in ("--tenant-column", "--tenant-table", "--setting", "--app-role", "--schema",
-                   "--global-table", "--fail-on", "--json", "--statement-timeout"):
+                   "--global-table", "--fail-on", "--json", "--statement-timeout", "--all-tables"):
         assert option in proc.stdout
     assert run_cli("--version").stdout.startswith("tenantaudit ")
 

@@ -66,7 +66,16 @@ def test_html_is_self_contained_and_escapes_names(report):
     assert "Tenant fence, table by table" in page and "Cross-tenant probes" in page
     assert "rls-disabled" in page and "ENABLE ROW LEVEL SECURITY" in page
     assert HOSTILE not in page and "&lt;script&gt;" in page
-    assert "<script" not in page and "http://" not in page and "https://" not in page
+    # the one script is the page's own filter, inline: the hostile name never became one
+    assert page.count("<script") == 1 and "<script>\n(function ()" in page and " src=" not in page
+    assert "http://" not in page and "https://" not in page
+    # the verdict and the findings first, the grids after them, collapsible
+    assert page.index('id="verdict"') < page.index("rls-disabled") < page.index("Tenant fence, table by table")
+    assert page.index('<details class="grids"') < page.index('<table class="grid fence"')
+    # items: one group, its probe findings folded under the catalogue finding
+    groups = [g for g in page.split('<div class="group')[1:] if '<span class="where">public.items</span>' in g]
+    assert len(groups) == 1, groups
+    assert "rls-disabled" in groups[0] and "explains: probe-" in groups[0]
 
 
 def test_rehearsal_report_renders_in_every_format(tmp_path):

@@ -96,6 +96,7 @@ ProbeSideEffects = typer.Option(
         "report says which call made them unsafe. Only for a database you may change [default: skip them]."
     ),
 )
+AllTables = typer.Option(False, "--all-tables", help="In the terminal report, list every table in the matrices, not only those with a failing or unproven aspect.")
 ConfigPath = typer.Option(None, "--config", help="Config file [default: ./tenantaudit.toml or [tool.tenantaudit] in ./pyproject.toml].")
 
 
@@ -143,7 +144,7 @@ def _check_outputs(outputs: dict) -> None:
                     pass
 
 
-def _emit(report, outputs: dict, fail_on) -> int:
+def _emit(report, outputs: dict, fail_on, all_tables: bool = False) -> int:
     """Write the report in every format asked for; the terminal view unless one goes to stdout."""
     import importlib
 
@@ -162,7 +163,7 @@ def _emit(report, outputs: dict, fail_on) -> int:
     if to_stdout:
         sys.stdout.write(rendered[to_stdout[0]])
     else:
-        terminal.render(report, Console(highlight=False))
+        terminal.render(report, Console(highlight=False), fail_on=fail_on, all_tables=all_tables)
     for fmt, target in outputs.items():
         if target and target != "-":
             path = Path(target)
@@ -302,6 +303,7 @@ def check(
     data_timeout: Optional[str] = DataTimeout,
     probe_triggers: Optional[bool] = ProbeTriggers,
     probe_side_effects: Optional[bool] = ProbeSideEffects,
+    all_tables: bool = AllTables,
     config: Optional[Path] = ConfigPath,
 ) -> None:
     """Audit a live database, table by table. Read-only: one READ ONLY transaction, rolled back.
@@ -336,7 +338,7 @@ def check(
         _check_outputs(outputs)
         with progress.on_stderr():
             report = audit(dsn or "", cfg)
-        return _emit(report, outputs, cfg.fail_on)
+        return _emit(report, outputs, cfg.fail_on, all_tables)
 
     _run(go)
 
@@ -353,6 +355,7 @@ def demo(
     html_path: Optional[str] = HtmlPath,
     junit_path: Optional[str] = JunitPath,
     sarif_path: Optional[str] = SarifPath,
+    all_tables: bool = AllTables,
 ) -> None:
     """Run `check` on the bundled example in a throwaway embedded PostgreSQL (no Docker, no server).
 
@@ -378,7 +381,7 @@ def demo(
         _check_outputs(outputs)
         with progress.on_stderr():
             report = run_demo(example, corrected=corrected, pg_bin=pg_bin, config=cfg)
-        return _emit(report, outputs, cfg.fail_on)
+        return _emit(report, outputs, cfg.fail_on, all_tables)
 
     _run(go)
 
@@ -411,6 +414,7 @@ def rehearse(
     html_path: Optional[str] = HtmlPath,
     junit_path: Optional[str] = JunitPath,
     sarif_path: Optional[str] = SarifPath,
+    all_tables: bool = AllTables,
     config: Optional[Path] = ConfigPath,
 ) -> None:
     """Rehearse a migration set in a disposable PostgreSQL: backup, upgrade, verify, rollback,

@@ -24,10 +24,30 @@ each rolled back; null when none ran). ``summary.complete`` is false when ``inco
 from __future__ import annotations
 
 import json
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from .. import __version__
-from ..findings import REPORT_FORMAT_VERSION, Report
+from ..findings import REPORT_FORMAT_VERSION, DataResult, Finding, ProbeResult, Report
+
+
+def _flat(cls):
+    """A dataclass of scalars as a dict, in field order, without dataclasses.asdict's deep copy."""
+    names = tuple(f.name for f in fields(cls))
+    get = attrgetter(*names)
+    return lambda obj: dict(zip(names, get(obj)))
+
+
+_finding = _flat(Finding)
+_data_result = _flat(DataResult)
+_probe = _flat(ProbeResult)
+
+
+def _finding_dict(f: Finding) -> dict[str, Any]:
+    data = _finding(f)
+    data["severity"] = f.severity.value
+    return data
 
 
 def _tally(outcomes) -> dict[str, int]:
@@ -55,12 +75,12 @@ def to_dict(report: Report) -> dict[str, Any]:
             "complete": not (report.incomplete or report.unaudited),
             "unaudited": len(report.unaudited),
         },
-        "findings": [f.to_dict() for f in report.sorted_findings()],
+        "findings": [_finding_dict(f) for f in report.sorted_findings()],
         "coverage": [
             {"schema": c.schema, "table": c.table, "kind": c.kind, "aspects": c.aspects} for c in report.coverage
         ],
-        "data_results": [d.to_dict() for d in report.data_results],
-        "probes": [p.to_dict() for p in report.probes],
+        "data_results": [_data_result(d) for d in report.data_results],
+        "probes": [_probe(p) for p in report.probes],
         "sequences_advanced": report.sequences_advanced,
         "notes": report.notes,
         "phases": report.phases,
@@ -71,5 +91,90 @@ def to_dict(report: Report) -> dict[str, Any]:
     }
 
 
+# json.dumps(..., indent=2) runs the pure-Python encoder over every value; the C encoder only works
+# without indent. _dumps gives the same bytes: containers are laid out here, and a container that
+# holds only scalars (a probe, a finding, a coverage row's aspects) goes to the C encoder whole, with
+# the separators that indent=2 would have used at its depth.
+_SCALARS = (str, int, float, bool, type(None))
+_INDENT = 2
+_encoders: dict[int, json.JSONEncoder] = {}
+
+
+def _encoder(depth: int) -> json.JSONEncoder:
+    encoder = _encoders.get(depth)
+    if encoder is None:
+        encoder = _encoders[depth] = json.JSONEncoder(separators=(",\n" + " " * (_INDENT * depth), ": "))
+    return encoder
+
+
+_SCALAR_TYPES = frozenset(_SCALARS)
+
+
+def _all_scalars(values) -> bool:
+    values = tuple(values)
+    # the exact types first, at C speed; then subclasses (a str enum) the slow way
+    return all(map(_SCALAR_TYPES.__contains__, map(type, values))) or all(isinstance(v, _SCALARS) for v in values)
+
+
+def _is_str(key) -> bool:
+    return isinstance(key, str)
+
+
+def _dumps(value, depth: int, out: list[str]) -> None:
+    if isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = " " * (_INDENT * (depth + 1))
+        str_keys = all(map(_is_str, value))
+        if str_keys and _all_scalars(value.values()):
+            text = _encoder(depth + 1).encode(value)
+            out.append("{\n" + inner + text[1:-1] + "\n" + " " * (_INDENT * depth) + "}")
+            return
+        if not str_keys:  # keys json converts (numbers, None): leave it to json
+            out.append(json.dumps(value, indent=_INDENT).replace("\n", "\n" + " " * (_INDENT * depth)))
+            return
+        out.append("{\n")
+        first = True
+        for key, item in value.items():
+            if not first:
+                out.append(",\n")
+            first = False
+            out.append(inner + json.encoder.encode_basestring_ascii(key) + ": ")
+            _dumps(item, depth + 1, out)
+        out.append("\n" + " " * (_INDENT * depth) + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        inner = " " * (_INDENT * (depth + 1))
+        if _all_scalars(value):
+            text = _encoder(depth + 1).encode(value)
+            out.append("[\n" + inner + text[1:-1] + "\n" + " " * (_INDENT * depth) + "]")
+            return
+        if all(type(item) is dict and item and all(map(_is_str, item)) and _all_scalars(item.values()) for item in value):
+            # a list of flat objects (probes, findings): one C encode at the objects' depth; a newline
+            # never occurs inside a JSON string, so "},\n<indent>{" only ever joins two items
+            item_inner = " " * (_INDENT * (depth + 2))
+            text = _encoder(depth + 2).encode(value)
+            joint = "\n" + inner + "},\n" + inner + "{\n" + item_inner
+            out.append("[\n" + inner + "{\n" + item_inner + text[2:-2].replace("},\n" + item_inner + "{", joint)
+                       + "\n" + inner + "}\n" + " " * (_INDENT * depth) + "]")
+            return
+        out.append("[\n")
+        first = True
+        for item in value:
+            if not first:
+                out.append(",\n")
+            first = False
+            out.append(inner)
+            _dumps(item, depth + 1, out)
+        out.append("\n" + " " * (_INDENT * depth) + "]")
+    else:
+        out.append(json.dumps(value, indent=_INDENT).replace("\n", "\n" + " " * (_INDENT * depth)))
+
+
 def render(report: Report) -> str:
-    return json.dumps(to_dict(report), indent=2, sort_keys=False) + "\n"
+    out: list[str] = []
+    _dumps(to_dict(report), 0, out)
+    return "".join(out) + "\n"
