@@ -146,7 +146,7 @@ def test_a_default_that_runs_copy_to_program_is_not_run_by_write_probes(two_tena
     marker = server_writable_folder / "ran"
     db.sql(
         f"""CREATE FUNCTION public.stamp() RETURNS text LANGUAGE plpgsql AS $$
-            BEGIN COPY (SELECT 1) TO PROGRAM 'touch {marker}'; RETURN 'stamped'; END $$;
+            BEGIN COPY (SELECT 1) TO PROGRAM 'cat > {marker}'; RETURN 'stamped'; END $$;
             ALTER TABLE items ADD COLUMN stamp text DEFAULT public.stamp();"""
     )
     marker.unlink(missing_ok=True)  # ALTER TABLE ... ADD COLUMN evaluated the default once

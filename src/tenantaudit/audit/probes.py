@@ -273,9 +273,12 @@ class ProbeContext:
             subject = self.subject(tenant)
         except ProbeError:
             return
-        if subject.value is not None:
-            for name, value in self.settings_for(subject.value):
-                self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+        for name, value in self.entry_settings(subject):
+            self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+
+    def entry_settings(self, subject: Subject) -> list[tuple[str, str]]:
+        """The settings enter() makes for ``subject``."""
+        return self.settings_for(subject.value) if subject.value is not None else []
 
     def tenant_set(self, subject: Subject) -> frozenset[str] | None:
         """The context's tenant set as the auditor reads it now (membership: every tenant the
@@ -402,6 +405,9 @@ class ProbeContext:
         # is SET LOCAL ROLE), then what the application's sessions start with (search_path above
         # all), set as the app role as its sessions would.
         ordered = [("statement_timeout", str(duration_ms(self.timeout))), *pairs, ("role", role), *settings]
+        if not self.snapshot_fixed:
+            with savepoint_with(self.conn, _SET_IN_ORDER, ([n for n, _ in ordered], [v for _, v in ordered])):
+                return action(self.conn)
         with self.scratch():
             self.conn.execute(_SET_IN_ORDER, ([n for n, _ in ordered], [v for _, v in ordered]))
             return action(self.conn)
@@ -521,6 +527,45 @@ def json_paths(texts: list[str], tenant_column: str, limit: int = 6) -> list[tup
             found.setdefault(tuple(chain))
     paths = sorted(found, key=lambda path: path[-1] != tenant_column)
     return paths[:limit]
+
+
+_EXPERIMENT = "tenantaudit_experiment"
+
+
+@contextmanager
+def savepoint_with(conn: psycopg.Connection, *statements) -> Iterator[None]:
+    """A savepoint rolled back (and released) after the block, undoing its settings, role, locks
+    and any error, opened together with ``statements`` ((query, params) pairs, or one query and
+    its params) in one round trip: pipeline mode sends them all, then waits once. Savepoints of
+    the same name nest as a stack, so experiments inside experiments are fine."""
+    if statements and not isinstance(statements[0], tuple):
+        statements = (statements,)
+    try:
+        with conn.pipeline():
+            conn.execute(f"SAVEPOINT {_EXPERIMENT}")
+            for query, params in statements:
+                conn.execute(query, params)
+    except psycopg.Error:
+        _rollback_experiment(conn, opened=None)
+        raise
+    try:
+        yield
+    finally:
+        _rollback_experiment(conn, opened=True)
+
+
+def _rollback_experiment(conn: psycopg.Connection, opened: bool | None) -> None:
+    """``opened`` None: the pipeline failed, and the savepoint may never have opened (the
+    transaction had already failed), in which case the caller's own error is the one to see."""
+    if conn.broken or conn.closed:
+        return
+    try:
+        conn.execute(f"ROLLBACK TO SAVEPOINT {_EXPERIMENT}; RELEASE SAVEPOINT {_EXPERIMENT}")
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error:
+        if opened:
+            raise
 
 
 def attempt(
@@ -1950,11 +1995,16 @@ def _on_row(
         except psycopg.errors.InvalidCursorState as exc:  # the aim failed: not the server refusing
             raise ProbeError(server_message(exc)) from None
 
+    # The row's own tenant in context, in case RLS applies to the auditing role as well.
     try:
-        with ctx.conn.transaction(force_rollback=True):
-            # The row's own tenant in context, in case RLS applies to the auditing role as well.
-            ctx.enter(str(tenants[label]))
-            ctx.conn.execute(declare, located)
+        entry = ctx.entry_settings(ctx.subject(str(tenants[label])))
+    except ProbeError:
+        entry = []
+    setup = [(declare, located)]
+    if entry:
+        setup.insert(0, (sql.SQL(_SET_IN_ORDER), ([n for n, _ in entry], [v for _, v in entry])))
+    try:
+        with savepoint_with(ctx.conn, *setup):
             if ctx.conn.execute(sql.SQL("FETCH NEXT FROM {}").format(_CURSOR), ()).fetchone() is None:
                 return "unproven", "the auditing role cannot see the synthetic row to aim the probe at it"
             return attempt(ctx, str(tenants["A"]), run, needs=(pair.table, privilege))
