@@ -358,3 +358,21 @@ def test_correct_variant_is_clean_with_the_context_configured(db, tmp_path, name
     assert report["context"]["inferred"] is (name == "microservice")  # only the model is left to inference there
     serious = [f for f in report["findings"] if f["severity"] in SERIOUS]
     assert serious == [], summary(report)
+
+
+def test_a_table_fenced_to_the_calling_user_is_not_called_a_tenant_table(db, tmp_path):
+    """supabase_accounts' profiles: `id = (SELECT auth.uid())`, no account_id. It is fenced to a
+    user, which is stricter than a tenant: the grid must not claim it has the tenant column (the
+    kind says user, every tenant aspect n/a), no finding about it, and no probe aims the tenant
+    column at it (which would end in "undefined column")."""
+    load(db, "supabase_accounts")
+    report = check(db, tmp_path)
+    rows = {f"{r['schema']}.{r['table']}": r for r in report["coverage"]}
+    profiles = rows.get("public.profiles")
+    about = [f"{f['severity']} {f['category']}" for f in report["findings"] if obj(f) == "public.profiles"]
+    probes = [f"{p['operation']}: {p['outcome']}" for p in report["probes"] if (p["schema"], p["table"]) == ("public", "profiles")]
+    print("profiles:", profiles, "findings:", about, "probes:", probes)
+    assert profiles is not None and profiles["kind"] == "user"
+    assert set(profiles["aspects"].values()) == {"n/a"}
+    assert about == [] and probes == []
+    assert rows["public.projects"]["kind"] == "tenant"

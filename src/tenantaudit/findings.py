@@ -86,7 +86,7 @@ PASS, FAIL, NOT_APPLICABLE = "pass", "fail", "n/a"
 class TableCoverage:
     schema: str
     table: str
-    kind: str  # tenant, global, tenants, partition
+    kind: str  # tenant, global, tenants, user (fenced to the calling user, no tenant column), partition
     aspects: dict[str, str] = field(default_factory=dict)
 
     @property

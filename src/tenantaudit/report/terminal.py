@@ -268,7 +268,8 @@ def coverage_section(layout: _Layout, report: Report, listed: set, all_tables: b
             layout.add(layout.fit(line))
     summary = f"{plural(fenced, 'table')} fully fenced"
     if others:
-        summary += f"; {plural(others, 'other table')} (global, tenants) with nothing to report"
+        kinds = sorted({row.kind for row in hidden if row.kind not in FENCED_KINDS})
+        summary += f"; {plural(others, 'other table')} ({', '.join(kinds)}) with nothing to report"
     if hidden and not all_tables:
         summary += " (--all-tables lists every row)"
     layout.add(*layout.wrap(Text(summary, style="green" if fenced else "")))

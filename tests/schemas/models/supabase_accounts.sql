@@ -109,6 +109,16 @@ CREATE POLICY invoices_change ON public.invoices FOR UPDATE
 CREATE POLICY invoices_remove ON public.invoices FOR DELETE
   USING (public.has_role_on_account(account_id, 'owner'));
 
+-- A per-user table, as the starters have: fenced to the calling user, with no tenant column.
+CREATE TABLE public.profiles (
+  id uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
+  display_name text NOT NULL
+);
+ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
+CREATE POLICY profiles_own ON public.profiles FOR ALL
+  USING (id = (SELECT auth.uid())) WITH CHECK (id = (SELECT auth.uid()));
+GRANT SELECT, INSERT, UPDATE ON public.profiles TO {app};
+
 GRANT SELECT, UPDATE ON public.accounts TO {app};
 GRANT SELECT, INSERT, DELETE ON public.account_user TO {app};
 GRANT SELECT, INSERT, UPDATE, DELETE ON public.projects, public.invoices TO {app};
@@ -142,3 +152,4 @@ INSERT INTO public.invoices (account_id, project_id, amount_cents)
 ALTER TABLE public.projects FORCE ROW LEVEL SECURITY;
 ALTER TABLE public.invoices FORCE ROW LEVEL SECURITY;
 RESET ROLE;
+INSERT INTO public.profiles (id, display_name) SELECT id, email FROM auth.users;
