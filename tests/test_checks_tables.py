@@ -1,6 +1,6 @@
 """Table-level checks: each fires on a purpose-built defect and stays quiet on the fenced form."""
 
-from conftest import hits, of
+from conftest import hits, of, quote
 
 import pytest
 
@@ -153,3 +153,29 @@ def test_example_as_written_has_the_guides_defects(db):
     assert hits(report, "rls-disabled") == caches
     assert hits(report, "cross-tenant-foreign-key") == ["public.voice_calls"]
     assert hits(report, "unique-without-tenant") == ["public.voices"]
+
+
+def test_a_table_without_the_tenant_column_is_high_only_where_tenant_data_can_be_in_it(db):
+    """Shared lookup data (countries, plans) is in every real schema: a table the application may
+    only read and that points at no tenant's data is not proven to leak anything (medium; low when
+    tenant tables look it up), while one the application may write, or one derived from tenant
+    rows by a foreign key (order_items without tenant_id), stays high."""
+    db.tenants()
+    app = quote(db.app_role)
+    db.sql(
+        f"""
+        CREATE TABLE public.countries (code text PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE public.plans (id serial PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE public.customers (id uuid PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants (id),
+                                       country text REFERENCES public.countries (code));
+        CREATE INDEX ON public.customers (tenant_id);
+        CREATE TABLE public.customer_notes (id serial PRIMARY KEY, customer_id uuid REFERENCES public.customers (id), body text);
+        CREATE TABLE public.feature_flags (name text PRIMARY KEY, enabled boolean NOT NULL);
+        GRANT SELECT ON public.countries, public.plans, public.customer_notes, public.customers TO {app};
+        GRANT SELECT, UPDATE ON public.feature_flags TO {app};
+        """
+    )
+    report = db.audit()
+    got = {f.table: f.severity.value for f in report.findings if f.category == "tenant-column-missing"}
+    print("tenant-column-missing:", got)
+    assert got == {"countries": "low", "plans": "medium", "customer_notes": "high", "feature_flags": "high"}

@@ -39,7 +39,7 @@ def test_clean_database_exits_0_and_writes_json(fenced, tmp_path):
 def test_findings_at_or_above_fail_on_exit_1(fenced):
     fenced.sql(
         "ALTER TABLE items ALTER COLUMN body SET NOT NULL; CREATE TABLE public.loose (id int);"
-        f"GRANT SELECT ON public.loose TO {fenced.app_role}"  # reachable: not capped at low
+        f"GRANT SELECT, INSERT ON public.loose TO {fenced.app_role}"  # the app may write it: high
     )
     proc = run_cli("check", fenced.dsn, "--app-role", fenced.app_role, "--json", "-")
     assert proc.returncode == 1
