@@ -63,6 +63,26 @@ def test_view_owned_by_superuser_granted_to_app_fires(db):
         assert hits(db.audit(), "view-bypasses-rls") == []
 
 
+def test_view_that_filters_by_the_context_is_medium_without_security_barrier_and_quiet_with_it(db):
+    """A definer view whose own query keeps the current tenant's rows: without security_barrier a
+    caller's leaky condition can still run on every tenant's rows first (medium, the barrier as
+    the fix); once the fix is applied, it is a fence (no finding). An unfiltered view stays high."""
+    db.tenants()
+    db.fenced_table()
+    db.sql(
+        f"""CREATE VIEW public.my_items AS SELECT id, body FROM public.items WHERE {FENCE};
+            CREATE VIEW public.all_items AS SELECT id, body FROM public.items;
+            GRANT SELECT ON public.my_items, public.all_items TO {db.app_role}"""
+    )
+    found = {f.table: (f.severity.value, f.remediation) for f in of(db.audit(), "view-bypasses-rls")}
+    print("view-bypasses-rls:", found)
+    assert found["all_items"][0] == "high"
+    assert found["my_items"][0] == "medium"
+    assert found["my_items"][1].startswith("ALTER VIEW public.my_items SET (security_barrier = on);")
+    db.sql(fix_part(found["my_items"][1]))
+    assert hits(db.audit(), "view-bypasses-rls") == ["public.all_items"]
+
+
 def test_view_with_security_invoker_or_not_granted_is_quiet(db):
     if server_version_num(db) < 150000:
         pytest.skip("security_invoker needs PostgreSQL 15")

@@ -149,7 +149,7 @@ WHERE k.contype = 'f' AND pg_catalog.cardinality(k.conkey) = 1 AND n.nspname = A
 """
 
 # SECURITY DEFINER functions of the audited schemas (security_definer_function asks about their
-# bodies) and security_barrier views' queries (view_bypasses_rls): pg_get_viewdef locks what the
+# bodies) and views' queries (view_bypasses_rls): pg_get_viewdef locks what the
 # view reads, so not for a view that reads a relation another session locks.
 _DEFINERS_SQL = """
 SELECT f.oid, f.proname::text
@@ -162,10 +162,10 @@ SELECT c.oid,
                              JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
                               AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
                              WHERE r.ev_class = c.oid AND d.refobjid = ANY (%(unaudited)s::oid[]))
-            THEN pg_catalog.pg_get_viewdef(c.oid) END
+            THEN pg_catalog.pg_get_viewdef(c.oid) END,
+       EXISTS (SELECT FROM pg_catalog.unnest(c.reloptions) AS o(opt) WHERE o.opt IN ('security_barrier=true', 'security_barrier=on'))
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'v' AND n.nspname = ANY (%(schemas)s::text[])
-  AND EXISTS (SELECT FROM pg_catalog.unnest(c.reloptions) AS o(opt) WHERE o.opt IN ('security_barrier=true', 'security_barrier=on'))
 """
 
 
@@ -247,7 +247,8 @@ class Catalog:
         self._asked: set[str] = set()
         self.bodies: dict[int, Body] = {}  # each helper's body parsed once per audit
         self.definers: list[int] = []  # SECURITY DEFINER functions of the audited schemas
-        self.views: dict[int, Any] = {}  # security_barrier views: oid -> parsed query (None: unreadable)
+        self.views: dict[int, Any] = {}  # views: oid -> parsed query (None: unreadable)
+        self.barrier_views: set[int] = set()  # those declared security_barrier
 
     def label(self, oid: int) -> str:
         rel = self.relations.get(oid)
@@ -960,7 +961,9 @@ def read_policies(conn: psycopg.Connection, params: dict[str, Any]) -> Analysis:
     definers = conn.execute(_DEFINERS_SQL, params).fetchall()
     names |= {name for _oid, name in definers}
     catalog.definers = [oid for oid, _name in definers]
-    for oid, text in conn.execute(_VIEWS_SQL, params):
+    for oid, text, barrier in conn.execute(_VIEWS_SQL, params):
+        if barrier:
+            catalog.barrier_views.add(oid)
         try:
             catalog.views[oid] = parse_sql(text) if text else None
         except parser.ParseError:
@@ -1014,8 +1017,8 @@ def _judge_text(analyzer: Analyzer, analysis: Analysis, relid: int, text: str) -
 
 
 def object_verdicts(analysis: Analysis, context: TenantContext | None) -> dict[str, dict[str, str]]:
-    """SECURITY DEFINER functions and security_barrier views whose own query answers only about
-    the context ({oid: {verdict, reason}})."""
+    """SECURITY DEFINER functions and views whose own query answers only about the context
+    ({oid: {verdict, reason}, and for views barrier: whether it is security_barrier})."""
     analyzer = Analyzer(analysis.catalog, context)
     out: dict[str, dict[str, str]] = {}
     for oid in analysis.catalog.definers:
@@ -1030,7 +1033,8 @@ def object_verdicts(analysis: Analysis, context: TenantContext | None) -> dict[s
         out[str(oid)] = {"verdict": verdict.verdict, "reason": verdict.reason}
     for oid, tree in analysis.catalog.views.items():
         verdict = analyzer.query_verdict(list(tree)) if tree else Verdict(OPAQUE, "its query could not be read")
-        out[str(oid)] = {"verdict": verdict.verdict, "reason": verdict.reason}
+        out[str(oid)] = {"verdict": verdict.verdict, "reason": verdict.reason,
+                         "barrier": oid in analysis.catalog.barrier_views}
     return out
 
 

@@ -10,8 +10,12 @@
 --   does not fence the tenant is enough. Views over views are followed:
 --   a view read by another view is read with its own owner's rights unless it is security_invoker
 --   itself, and a materialized view on the way holds a copy no policy applies to.
+--   A view whose own query fences every tenant table it reads to the tenant context is no bypass
+--   when it is security_barrier, and medium when it is not: without the barrier, the planner may
+--   run a caller's condition (a leaky function) on every tenant's rows before the view's filter.
 -- fix: ALTER VIEW ... SET (security_invoker = on) (PostgreSQL 15+) so that the querying role's
---   policies apply, or revoke SELECT on the view from the application role.
+--   policies apply, or revoke SELECT on the view from the application role; for a view that
+--   filters by the tenant context itself, ALTER VIEW ... SET (security_barrier = on).
 -- include: tenant_tables policy_verdicts
 , readers AS (
   -- Views and materialized views; security_invoker is read from reloptions (the option exists from
@@ -116,12 +120,20 @@ granted AS (
           WHERE a.grantee <> v.relowner AND a.privilege_type = 'SELECT'
             AND (%(app_role)s::text IS NULL OR a.grantee = 0
                  OR pg_catalog.pg_has_role(%(app_role)s::name, a.grantee, 'MEMBER'))) AS grantees
+       , f.fenced
   FROM pg_catalog.pg_class v
   JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace
+  -- fenced: the view's own query restricts every tenant table it reads to the tenant context (the
+  -- policy analyzer's judgement, %(object_verdicts)s), and every exposed table is one it reads
+  -- itself (through an inner view or a materialized view, its own filter says nothing of them)
+  CROSS JOIN LATERAL (
+    SELECT COALESCE(%(object_verdicts)s::jsonb -> (v.oid::text) ->> 'verdict', '') = 'fenced'
+           AND NOT EXISTS (SELECT FROM exposed e WHERE e.top = v.oid AND (e.culprit <> e.top OR e.via_matview)) AS fenced,
+           COALESCE((%(object_verdicts)s::jsonb -> (v.oid::text) ->> 'barrier')::boolean, false) AS barrier
+  ) f
   WHERE v.oid IN (SELECT e.top FROM exposed e)
-    -- a security_barrier view whose own query restricts every tenant table it reads to the
-    -- tenant context (the policy analyzer's judgement, %(object_verdicts)s) is a fence, not a bypass
-    AND COALESCE(%(object_verdicts)s::jsonb -> (v.oid::text) ->> 'verdict', '') <> 'fenced'
+    -- a fenced security_barrier view is a fence, not a bypass
+    AND NOT (f.fenced AND f.barrier)
     AND CASE WHEN %(app_role)s::text IS NULL
              THEN EXISTS (SELECT FROM pg_catalog.aclexplode(COALESCE(v.relacl, pg_catalog.acldefault('r', v.relowner))) a
                           WHERE a.grantee <> v.relowner AND a.privilege_type = 'SELECT')
@@ -130,13 +142,19 @@ granted AS (
 SELECT g.nspname AS schema_name,
        g.relname AS object_name,
        'view' AS object_kind,
-       NULL::text AS severity,
-       g.oid::pg_catalog.regclass || ' returns tenant rows without row level security: '
+       CASE WHEN g.fenced THEN 'medium' END AS severity,
+       g.oid::pg_catalog.regclass
+         || CASE WHEN g.fenced
+                 THEN ' filters by the tenant context itself but is not security_barrier, so a condition the caller '
+                      || 'adds (a leaky function) can run on other tenants'' rows before that filter: '
+                 ELSE ' returns tenant rows without row level security: ' END
          || (SELECT pg_catalog.string_agg(DISTINCT e.rel::pg_catalog.regclass || ' (' || e.reason || ')', '; '
                                           ORDER BY e.rel::pg_catalog.regclass || ' (' || e.reason || ')')
              FROM exposed e WHERE e.top = g.oid)
          || '; ' || COALESCE(pg_catalog.quote_ident(%(app_role)s), g.grantees) || ' can select from it' AS message,
-       COALESCE((SELECT pg_catalog.string_agg(DISTINCT 'ALTER VIEW ' || e.culprit::pg_catalog.regclass
+       CASE WHEN g.fenced THEN 'ALTER VIEW ' || g.oid::pg_catalog.regclass || ' SET (security_barrier = on);  -- or: '
+            ELSE '' END
+         || COALESCE((SELECT pg_catalog.string_agg(DISTINCT 'ALTER VIEW ' || e.culprit::pg_catalog.regclass
                                                        || ' SET (security_invoker = on);', ' '
                                               ORDER BY 'ALTER VIEW ' || e.culprit::pg_catalog.regclass
                                                        || ' SET (security_invoker = on);')
