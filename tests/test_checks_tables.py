@@ -159,7 +159,8 @@ def test_a_table_without_the_tenant_column_is_high_only_where_tenant_data_can_be
     """Shared lookup data (countries, plans) is in every real schema: a table the application may
     only read and that points at no tenant's data is not proven to leak anything (medium; low when
     tenant tables look it up), while one the application may write, or one derived from tenant
-    rows by a foreign key (order_items without tenant_id), stays high."""
+    rows by a foreign key (order_items without tenant_id), stays high. Row level security that
+    refuses every write makes a table read-only whatever its grants."""
     db.tenants()
     app = quote(db.app_role)
     db.sql(
@@ -173,9 +174,15 @@ def test_a_table_without_the_tenant_column_is_high_only_where_tenant_data_can_be
         CREATE TABLE public.feature_flags (name text PRIMARY KEY, enabled boolean NOT NULL);
         GRANT SELECT ON public.countries, public.plans, public.customer_notes, public.customers TO {app};
         GRANT SELECT, UPDATE ON public.feature_flags TO {app};
+        -- as Supabase does: every privilege granted, row level security deciding (reads only)
+        CREATE TABLE public.currencies (code text PRIMARY KEY);
+        ALTER TABLE public.currencies ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY read_all ON public.currencies FOR SELECT USING (true);
+        GRANT ALL ON public.currencies TO {app};
         """
     )
     report = db.audit()
     got = {f.table: f.severity.value for f in report.findings if f.category == "tenant-column-missing"}
     print("tenant-column-missing:", got)
-    assert got == {"countries": "low", "plans": "medium", "customer_notes": "high", "feature_flags": "high"}
+    assert got == {"countries": "low", "plans": "medium", "currencies": "medium", "customer_notes": "high",
+                   "feature_flags": "high"}

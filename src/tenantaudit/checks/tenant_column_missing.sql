@@ -5,7 +5,8 @@
 -- why: A table that is not declared global and has no tenant column cannot be fenced by tenant:
 --   every row is visible to every tenant, and no policy can say otherwise. A table whose policies
 --   fence it to the calling user (a users or profiles table under the membership model) is not one.
---   High where tenants' data can be in it: an application role may write it, or it has a foreign
+--   High where tenants' data can be in it: an application role may write it (a privilege, and no
+--   row level security that refuses every write), or it has a foreign
 --   key to a tenant table or to the tenants table (rows derived from one tenant's rows). Where no
 --   application role may change its rows and it points at no tenant's data, it is shared reference
 --   data unless proven otherwise: medium, and low when tenant tables reference it by foreign key
@@ -42,15 +43,27 @@ SELECT t.nspname AS schema_name,
          || ';  -- then backfill it and SET NOT NULL' AS remediation
 FROM tenant_tables t
 -- whether an application role (or a role it can become, or PUBLIC) may INSERT, UPDATE or DELETE
--- rows here; with no application role given, assume it may
+-- rows here; with no application role given, assume it may (unless RLS refuses every write)
 CROSS JOIN LATERAL (
   SELECT pg_catalog.cardinality(%(app_roles)s::text[]) = 0
          OR EXISTS (SELECT FROM pg_catalog.unnest(%(app_roles)s::text[]) AS a(name)
                     JOIN pg_catalog.pg_roles r ON r.rolname = a.name
                     WHERE pg_catalog.has_table_privilege(r.oid, t.oid, 'INSERT, UPDATE, DELETE')
                        OR pg_catalog.has_any_column_privilege(r.oid, t.oid, 'INSERT, UPDATE'))
-         OR pg_catalog.has_table_privilege('public', t.oid, 'INSERT, UPDATE, DELETE') AS writable
-) w
+         OR pg_catalog.has_table_privilege('public', t.oid, 'INSERT, UPDATE, DELETE')
+  AS privileged,
+  -- row level security on, and no permissive policy for a write: every write is refused
+  -- (Supabase grants every table to anon and authenticated; the policies decide)
+  t.relrowsecurity AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy p
+                                   WHERE p.polrelid = t.oid AND p.polpermissive AND p.polcmd IN ('*', 'a', 'w', 'd'))
+  -- ... for roles row level security applies to (not the owner of an unforced table, not BYPASSRLS)
+  AND NOT EXISTS (SELECT FROM pg_catalog.unnest(%(app_roles)s::text[]) AS a(name)
+                  JOIN pg_catalog.pg_roles r ON r.rolname = a.name
+                  WHERE r.rolsuper OR r.rolbypassrls
+                     OR (NOT t.relforcerowsecurity AND pg_catalog.pg_has_role(r.oid, t.relowner, 'USAGE')))
+  AS writes_refused
+) w0
+CROSS JOIN LATERAL (SELECT w0.privileged AND NOT w0.writes_refused AS writable) w
 -- links_tenant_data: a foreign key from it to a table that has the tenant column, or to the
 -- tenants table; looked_up: a foreign key from a table that has the tenant column to it
 CROSS JOIN LATERAL (
