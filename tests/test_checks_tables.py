@@ -160,7 +160,8 @@ def test_a_table_without_the_tenant_column_is_high_only_where_tenant_data_can_be
     only read and that points at no tenant's data is not proven to leak anything (medium; low when
     tenant tables look it up), while one the application may write, or one derived from tenant
     rows by a foreign key (order_items without tenant_id), stays high. Row level security that
-    refuses every write makes a table read-only whatever its grants."""
+    refuses every write makes a table read-only whatever its grants; one that refuses every read
+    shows no tenant anything (low)."""
     db.tenants()
     app = quote(db.app_role)
     db.sql(
@@ -179,10 +180,15 @@ def test_a_table_without_the_tenant_column_is_high_only_where_tenant_data_can_be
         ALTER TABLE public.currencies ENABLE ROW LEVEL SECURITY;
         CREATE POLICY read_all ON public.currencies FOR SELECT USING (true);
         GRANT ALL ON public.currencies TO {app};
+        -- a public signup form: anyone may insert, nobody may read
+        CREATE TABLE public.waitlist (email text PRIMARY KEY);
+        ALTER TABLE public.waitlist ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY sign_up ON public.waitlist FOR INSERT WITH CHECK (true);
+        GRANT SELECT, INSERT ON public.waitlist TO {app};
         """
     )
     report = db.audit()
     got = {f.table: f.severity.value for f in report.findings if f.category == "tenant-column-missing"}
     print("tenant-column-missing:", got)
     assert got == {"countries": "low", "plans": "medium", "currencies": "medium", "customer_notes": "high",
-                   "feature_flags": "high"}
+                   "feature_flags": "high", "waitlist": "low"}

@@ -10,17 +10,22 @@
 --   key to a tenant table or to the tenants table (rows derived from one tenant's rows). Where no
 --   application role may change its rows and it points at no tenant's data, it is shared reference
 --   data unless proven otherwise: medium, and low when tenant tables reference it by foreign key
---   (a lookup such as countries or plans). Without --app-role nothing is known: high.
+--   (a lookup such as countries or plans). Low where row level security refuses the application
+--   every read (an insert-only signup table). Without --app-role nothing is known: high.
 -- fix: Add the tenant column (NOT NULL, referencing the tenants table) and backfill it, or declare
 --   the table shared by design with --global-table.
 -- include: tenant_tables
 SELECT t.nspname AS schema_name,
        t.relname AS object_name,
        'table' AS object_kind,
-       CASE WHEN w.writable OR l.links_tenant_data THEN NULL  -- high
+       CASE WHEN w0.reads_refused THEN 'low'
+            WHEN w.writable OR l.links_tenant_data THEN NULL  -- high
             WHEN l.looked_up THEN 'low' ELSE 'medium' END AS severity,
        t.oid::pg_catalog.regclass || ' has no column ' || pg_catalog.quote_ident(%(tenant_column)s)
-         || CASE WHEN w.writable OR l.links_tenant_data THEN ''
+         || CASE WHEN w0.reads_refused
+                 THEN '; its row level security refuses every read to the application (no permissive SELECT '
+                      || 'policy): no tenant can read another''s rows here today'
+                 WHEN w.writable OR l.links_tenant_data THEN ''
                  ELSE '; every tenant reads all of its rows, but no application role may change them and it has '
                       || 'no foreign key to tenant data'
                       || CASE WHEN l.looked_up THEN ', and tenant tables reference it (a lookup table)' ELSE '' END
@@ -61,7 +66,16 @@ CROSS JOIN LATERAL (
                   JOIN pg_catalog.pg_roles r ON r.rolname = a.name
                   WHERE r.rolsuper OR r.rolbypassrls
                      OR (NOT t.relforcerowsecurity AND pg_catalog.pg_has_role(r.oid, t.relowner, 'USAGE')))
-  AS writes_refused
+  AS writes_refused,
+  -- the same for reads: an insert-only table (a public signup form) shows no tenant anything
+  t.relrowsecurity AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy p
+                                   WHERE p.polrelid = t.oid AND p.polpermissive AND p.polcmd IN ('*', 'r'))
+  AND pg_catalog.cardinality(%(app_roles)s::text[]) > 0
+  AND NOT EXISTS (SELECT FROM pg_catalog.unnest(%(app_roles)s::text[]) AS a(name)
+                  JOIN pg_catalog.pg_roles r ON r.rolname = a.name
+                  WHERE r.rolsuper OR r.rolbypassrls
+                     OR (NOT t.relforcerowsecurity AND pg_catalog.pg_has_role(r.oid, t.relowner, 'USAGE')))
+  AS reads_refused
 ) w0
 CROSS JOIN LATERAL (SELECT w0.privileged AND NOT w0.writes_refused AS writable) w
 -- links_tenant_data: a foreign key from it to a table that has the tenant column, or to the
