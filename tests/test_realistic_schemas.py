@@ -42,8 +42,10 @@ def supabase(db):
     db.sql(
         f"""
         CREATE SCHEMA auth;
+        -- as Supabase defines it: the legacy whole-claims setting first, then PostgREST's
         CREATE FUNCTION auth.jwt() RETURNS jsonb LANGUAGE sql STABLE
-          AS $$ SELECT NULLIF(current_setting('request.jwt.claims', true), '')::jsonb $$;
+          AS $$ SELECT COALESCE(NULLIF(current_setting('request.jwt.claim', true), ''),
+                                NULLIF(current_setting('request.jwt.claims', true), ''))::jsonb $$;
         CREATE FUNCTION auth.org_id() RETURNS uuid LANGUAGE sql STABLE
           AS $$ SELECT NULLIF(NULLIF(current_setting('request.jwt.claims', true), '')::json ->> 'org_id', '')::uuid $$;
         CREATE FUNCTION auth.org_ids() RETURNS SETOF uuid LANGUAGE sql STABLE

@@ -502,6 +502,11 @@ class Analyzer:
             sources = [v for v in values if v.kind not in ("const",)]
             if len({v for v in sources}) == 1:
                 return sources[0]
+            settings = [v for v in sources if v.kind == "src" and v.sig[0] == "setting"]
+            if len(settings) == len(sources) and len({v.sig[2] for v in settings}) == 1:
+                # COALESCE of settings (Supabase's auth.jwt(): request.jwt.claim, then
+                # request.jwt.claims): the context sets the last one and leaves the others unset
+                return settings[-1]
             return next((v for v in sources if v.kind == "opaque"), OTHER)
         if isinstance(node, ast.FuncCall):
             return self.call_value(node, scope)
