@@ -6,8 +6,10 @@ import itertools
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
 import pytest
@@ -90,22 +92,30 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-@pytest.fixture
-def db(sandbox):
-    name = f"t{next(_counter)}_{os.getpid()}"
+@contextmanager
+def fresh_database(sandbox, suffix: str = "") -> Iterator[TestDatabase]:
+    """A new database with a NOLOGIN app role that may use schema public; dropped afterwards,
+    with every role the test made."""
+    name = f"t{next(_counter)}_{os.getpid()}{suffix}"
     app_role = f"app_{name}"
     with sandbox.connect() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(app_role)))
     database = TestDatabase(sandbox, name, app_role)
-    database.sql(f"GRANT USAGE ON SCHEMA public TO {quote(app_role)}")
     try:
+        database.sql(f"GRANT USAGE ON SCHEMA public TO {quote(app_role)}")
         yield database
     finally:
         with sandbox.connect() as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             for role in [app_role, *database.roles]:
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+
+
+@pytest.fixture
+def db(sandbox):
+    with fresh_database(sandbox) as database:
+        yield database
 
 
 def hits(report: Report, category: str) -> list[str]:

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import time
 
 import pytest
 import conftest
 from conftest import quote
-from psycopg import sql
 from rich.console import Console
 
 from tenantaudit.report import html, terminal
@@ -55,20 +53,14 @@ def table_ddl(i: int, app_role: str) -> str:
 @pytest.fixture(scope="module")
 def scale(sandbox):
     """One database for the module (the db fixture is per test): 2,000 fenced tables, 20 defects."""
-    db_name = f"t{next(conftest._counter)}_{os.getpid()}_scale"
-    app_role = f"app_{db_name}"
-    with sandbox.connect() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(db_name)))
-        conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(app_role)))
-    db = conftest.TestDatabase(sandbox, db_name, app_role)
-    try:
+    with conftest.fresh_database(sandbox, "_scale") as db:
         started = time.monotonic()
         db.tenants()
         db.sql(f"INSERT INTO public.tenants (name) VALUES ('a'), ('b');"
-               f"GRANT USAGE ON SCHEMA public TO {quote(app_role)}; GRANT SELECT ON public.tenants TO {quote(app_role)}")
+               f"GRANT SELECT ON public.tenants TO {quote(db.app_role)}")
         # In chunks: one transaction creating thousands of tables would exhaust the lock table.
         for start in range(1, N_TABLES + 1, 250):
-            db.sql("\n".join(table_ddl(i, app_role) for i in range(start, min(N_TABLES, start + 249) + 1)))
+            db.sql("\n".join(table_ddl(i, db.app_role) for i in range(start, min(N_TABLES, start + 249) + 1)))
         db.sql("\n".join(
             f"INSERT INTO public.{name(i)} (tenant_id, name) "
             f"SELECT id, name || '-' || g FROM public.tenants, generate_series(1, {1 + i % 3}) g;"
@@ -78,10 +70,6 @@ def scale(sandbox):
         report = db.audit()  # the defaults: read probes and data checks
         print(f"built in {built - started:.1f}s, audited in {time.monotonic() - built:.1f}s")
         yield report
-    finally:
-        with sandbox.connect() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db_name)))
-            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(app_role)))
 
 
 def render_terminal(report, **options) -> tuple[str, float]:

@@ -266,18 +266,18 @@ class ProbeContext:
         return subject
 
     def enter(self, tenant: str) -> None:
-        """As the auditor (inside the caller's transaction or savepoint): the context's settings
-        for ``tenant``, so that tables whose RLS applies to the auditor too admit its rows. A
-        tenant that cannot be put in context is left out (the experiments then say why)."""
+        """As the auditor (inside the caller's transaction or savepoint): entry_settings(tenant)."""
+        for name, value in self.entry_settings(tenant):
+            self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
+
+    def entry_settings(self, tenant: str) -> list[tuple[str, str]]:
+        """The context's settings for ``tenant``, set as the auditor so that tables whose RLS
+        applies to the auditor too admit its rows; none for a tenant that cannot be put in
+        context (the experiments then say why)."""
         try:
             subject = self.subject(tenant)
         except ProbeError:
-            return
-        for name, value in self.entry_settings(subject):
-            self.conn.execute("SELECT pg_catalog.set_config(%s, %s, true)", (name, value))
-
-    def entry_settings(self, subject: Subject) -> list[tuple[str, str]]:
-        """The settings enter() makes for ``subject``."""
+            return []
         return self.settings_for(subject.value) if subject.value is not None else []
 
     def tenant_set(self, subject: Subject) -> frozenset[str] | None:
@@ -406,7 +406,7 @@ class ProbeContext:
         # all), set as the app role as its sessions would.
         ordered = [("statement_timeout", str(duration_ms(self.timeout))), *pairs, ("role", role), *settings]
         if not self.snapshot_fixed:
-            with savepoint_with(self.conn, _SET_IN_ORDER, ([n for n, _ in ordered], [v for _, v in ordered])):
+            with savepoint_with(self.conn, (_SET_IN_ORDER, ([n for n, _ in ordered], [v for _, v in ordered]))):
                 return action(self.conn)
         with self.scratch():
             self.conn.execute(_SET_IN_ORDER, ([n for n, _ in ordered], [v for _, v in ordered]))
@@ -533,13 +533,11 @@ _EXPERIMENT = "tenantaudit_experiment"
 
 
 @contextmanager
-def savepoint_with(conn: psycopg.Connection, *statements) -> Iterator[None]:
+def savepoint_with(conn: psycopg.Connection, *statements: tuple[Any, Any]) -> Iterator[None]:
     """A savepoint rolled back (and released) after the block, undoing its settings, role, locks
-    and any error, opened together with ``statements`` ((query, params) pairs, or one query and
-    its params) in one round trip: pipeline mode sends them all, then waits once. Savepoints of
-    the same name nest as a stack, so experiments inside experiments are fine."""
-    if statements and not isinstance(statements[0], tuple):
-        statements = (statements,)
+    and any error, opened together with ``statements`` ((query, params) pairs) in one round trip:
+    pipeline mode sends them all, then waits once. Savepoints of the same name nest as a stack,
+    so experiments inside experiments are fine."""
     try:
         with conn.pipeline():
             conn.execute(f"SAVEPOINT {_EXPERIMENT}")
@@ -1996,13 +1994,10 @@ def _on_row(
             raise ProbeError(server_message(exc)) from None
 
     # The row's own tenant in context, in case RLS applies to the auditing role as well.
-    try:
-        entry = ctx.entry_settings(ctx.subject(str(tenants[label])))
-    except ProbeError:
-        entry = []
+    entry = ctx.entry_settings(str(tenants[label]))
     setup = [(declare, located)]
     if entry:
-        setup.insert(0, (sql.SQL(_SET_IN_ORDER), ([n for n, _ in entry], [v for _, v in entry])))
+        setup.insert(0, (_SET_IN_ORDER, ([n for n, _ in entry], [v for _, v in entry])))
     try:
         with savepoint_with(ctx.conn, *setup):
             if ctx.conn.execute(sql.SQL("FETCH NEXT FROM {}").format(_CURSOR), ()).fetchone() is None:

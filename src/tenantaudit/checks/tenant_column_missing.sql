@@ -18,11 +18,11 @@
 SELECT t.nspname AS schema_name,
        t.relname AS object_name,
        'table' AS object_kind,
-       CASE WHEN w0.reads_refused THEN 'low'
+       CASE WHEN w.reads_refused THEN 'low'
             WHEN w.writable OR l.links_tenant_data THEN NULL  -- high
             WHEN l.looked_up THEN 'low' ELSE 'medium' END AS severity,
        t.oid::pg_catalog.regclass || ' has no column ' || pg_catalog.quote_ident(%(tenant_column)s)
-         || CASE WHEN w0.reads_refused
+         || CASE WHEN w.reads_refused
                  THEN '; its row level security refuses every read to the application (no permissive SELECT '
                       || 'policy): no tenant can read another''s rows here today'
                  WHEN w.writable OR l.links_tenant_data THEN ''
@@ -47,37 +47,35 @@ SELECT t.nspname AS schema_name,
          || CASE WHEN %(tenant_table)s::oid <> 0 THEN ' REFERENCES ' || %(tenant_table)s::oid::pg_catalog.regclass ELSE '' END
          || ';  -- then backfill it and SET NOT NULL' AS remediation
 FROM tenant_tables t
--- whether an application role (or a role it can become, or PUBLIC) may INSERT, UPDATE or DELETE
--- rows here; with no application role given, assume it may (unless RLS refuses every write)
+-- privileged: an application role (or a role it can become, or PUBLIC) may INSERT, UPDATE or
+-- DELETE rows here (with no application role given, assume it may); rls_binds: row level security
+-- applies to every application role (on, and none owns the unforced table or bypasses RLS);
+-- write_policy / read_policy: a permissive policy lets some write / read through
 CROSS JOIN LATERAL (
   SELECT pg_catalog.cardinality(%(app_roles)s::text[]) = 0
          OR EXISTS (SELECT FROM pg_catalog.unnest(%(app_roles)s::text[]) AS a(name)
                     JOIN pg_catalog.pg_roles r ON r.rolname = a.name
                     WHERE pg_catalog.has_table_privilege(r.oid, t.oid, 'INSERT, UPDATE, DELETE')
                        OR pg_catalog.has_any_column_privilege(r.oid, t.oid, 'INSERT, UPDATE'))
-         OR pg_catalog.has_table_privilege('public', t.oid, 'INSERT, UPDATE, DELETE')
-  AS privileged,
-  -- row level security on, and no permissive policy for a write: every write is refused
-  -- (Supabase grants every table to anon and authenticated; the policies decide)
-  t.relrowsecurity AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy p
-                                   WHERE p.polrelid = t.oid AND p.polpermissive AND p.polcmd IN ('*', 'a', 'w', 'd'))
-  -- ... for roles row level security applies to (not the owner of an unforced table, not BYPASSRLS)
-  AND NOT EXISTS (SELECT FROM pg_catalog.unnest(%(app_roles)s::text[]) AS a(name)
-                  JOIN pg_catalog.pg_roles r ON r.rolname = a.name
-                  WHERE r.rolsuper OR r.rolbypassrls
-                     OR (NOT t.relforcerowsecurity AND pg_catalog.pg_has_role(r.oid, t.relowner, 'USAGE')))
-  AS writes_refused,
-  -- the same for reads: an insert-only table (a public signup form) shows no tenant anything
-  t.relrowsecurity AND NOT EXISTS (SELECT FROM pg_catalog.pg_policy p
-                                   WHERE p.polrelid = t.oid AND p.polpermissive AND p.polcmd IN ('*', 'r'))
-  AND pg_catalog.cardinality(%(app_roles)s::text[]) > 0
-  AND NOT EXISTS (SELECT FROM pg_catalog.unnest(%(app_roles)s::text[]) AS a(name)
-                  JOIN pg_catalog.pg_roles r ON r.rolname = a.name
-                  WHERE r.rolsuper OR r.rolbypassrls
-                     OR (NOT t.relforcerowsecurity AND pg_catalog.pg_has_role(r.oid, t.relowner, 'USAGE')))
-  AS reads_refused
+         OR pg_catalog.has_table_privilege('public', t.oid, 'INSERT, UPDATE, DELETE') AS privileged,
+         t.relrowsecurity
+         AND NOT EXISTS (SELECT FROM pg_catalog.unnest(%(app_roles)s::text[]) AS a(name)
+                         JOIN pg_catalog.pg_roles r ON r.rolname = a.name
+                         WHERE r.rolsuper OR r.rolbypassrls
+                            OR (NOT t.relforcerowsecurity AND pg_catalog.pg_has_role(r.oid, t.relowner, 'USAGE')))
+         AS rls_binds,
+         EXISTS (SELECT FROM pg_catalog.pg_policy p
+                 WHERE p.polrelid = t.oid AND p.polpermissive AND p.polcmd IN ('*', 'a', 'w', 'd')) AS write_policy,
+         EXISTS (SELECT FROM pg_catalog.pg_policy p
+                 WHERE p.polrelid = t.oid AND p.polpermissive AND p.polcmd IN ('*', 'r')) AS read_policy
 ) w0
-CROSS JOIN LATERAL (SELECT w0.privileged AND NOT w0.writes_refused AS writable) w
+-- writable: a privilege that RLS does not refuse outright (Supabase grants every table to anon and
+-- authenticated; the policies decide); reads_refused: an insert-only table (a public signup form)
+-- shows no tenant anything
+CROSS JOIN LATERAL (
+  SELECT w0.privileged AND NOT (w0.rls_binds AND NOT w0.write_policy) AS writable,
+         pg_catalog.cardinality(%(app_roles)s::text[]) > 0 AND w0.rls_binds AND NOT w0.read_policy AS reads_refused
+) w
 -- links_tenant_data: a foreign key from it to a table that has the tenant column, or to the
 -- tenants table; looked_up: a foreign key from a table that has the tenant column to it
 CROSS JOIN LATERAL (

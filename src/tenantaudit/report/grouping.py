@@ -9,6 +9,7 @@ findings on it are listed beside the headline. Groups go most severe first, then
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from ..findings import FAIL, FAILS_CLOSED_BY_ERROR, LEAK, NOT_PROVEN, PASS, SKIPPED, Finding, Report, Severity
@@ -185,13 +186,6 @@ def verdict(report: Report, fail_on: Severity | str | None = None) -> Verdict:
     return Verdict("PASS", nothing)
 
 
-def tally(values) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
-
-
 def count_lines(report: Report, groups: list[Group]) -> list[str]:
     """The counts under the verdict: findings per severity, tables, probes, data checks."""
     counts = report.counts()
@@ -202,7 +196,7 @@ def count_lines(report: Report, groups: list[Group]) -> list[str]:
     else:
         lines.append("findings: none" + (" in what was audited" if report.incomplete or report.unaudited else ""))
     if report.coverage:
-        kinds = tally(row.kind for row in report.coverage)
+        kinds = Counter(row.kind for row in report.coverage)
         detail = ", ".join(f"{n:,} {kind}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
         line = f"tables audited: {len(report.coverage):,} ({detail})"
         if report.unaudited:
@@ -211,7 +205,7 @@ def count_lines(report: Report, groups: list[Group]) -> list[str]:
     elif report.unaudited:
         lines.append(f"not audited: {plural(len(report.unaudited), 'object')}")
     if report.probes:
-        outcomes = tally(p.outcome for p in report.probes)
+        outcomes = Counter(p.outcome for p in report.probes)
         run = len(report.probes) - outcomes.get(SKIPPED, 0)
         words = {PASS: "passed", LEAK: "leaked", FAILS_CLOSED_BY_ERROR: "failed closed by error", NOT_PROVEN: "not proven"}
         detail = ", ".join(f"{outcomes[o]:,} {w}" for o, w in words.items() if outcomes.get(o))
@@ -220,7 +214,7 @@ def count_lines(report: Report, groups: list[Group]) -> list[str]:
             line += f", {outcomes[SKIPPED]:,} skipped"
         lines.append(line)
     if report.data_results:
-        outcomes = tally(d.outcome for d in report.data_results)
+        outcomes = Counter(d.outcome for d in report.data_results)
         detail = ", ".join(f"{n:,} {o}" for o, n in sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0])))
         lines.append(f"data checks: {len(report.data_results):,} ({detail})")
     return lines

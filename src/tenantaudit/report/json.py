@@ -24,6 +24,7 @@ each rolled back; null when none ran). ``summary.complete`` is false when ``inco
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import fields
 from operator import attrgetter
 from typing import Any
@@ -51,10 +52,7 @@ def _finding_dict(f: Finding) -> dict[str, Any]:
 
 
 def _tally(outcomes) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for outcome in outcomes:
-        counts[outcome] = counts.get(outcome, 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(Counter(outcomes).items()))
 
 
 def to_dict(report: Report) -> dict[str, Any]:
